@@ -1,0 +1,1 @@
+"""optlab: compare deep-learning optimizers on image classification with Lightning + Hydra."""

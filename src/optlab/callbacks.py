@@ -1,0 +1,79 @@
+"""Lightning callbacks that optlab adds: epoch timing and divergence detection."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+
+class EpochTimer(pl.Callback):
+    """Logs `time/epoch_s` (one epoch, validation included) and `time/elapsed_s` (since training started).
+
+    The report plots loss against elapsed seconds: optimizers differ in cost per step, so epochs alone mislead.
+    """
+
+    def __init__(self) -> None:
+        self.fit_start = 0.0
+        self.elapsed_before_resume = 0.0
+        self.epoch_start = 0.0
+        self.epoch_times: list[float] = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.fit_start = time.perf_counter() - self.elapsed_before_resume
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        now = time.perf_counter()
+        self.epoch_times.append(now - self.epoch_start)
+        pl_module.log("time/epoch_s", now - self.epoch_start, on_epoch=True, sync_dist=False, rank_zero_only=True)
+        pl_module.log("time/elapsed_s", now - self.fit_start, on_epoch=True, sync_dist=False, rank_zero_only=True)
+
+    @property
+    def mean_epoch_time(self) -> float:
+        return sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times else math.nan
+
+    def state_dict(self) -> dict[str, Any]:
+        """Kept in checkpoints so a resumed run reports the time of all its epochs, not only the last ones."""
+        return {"epoch_times": self.epoch_times, "elapsed": time.perf_counter() - self.fit_start}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epoch_times = list(state_dict["epoch_times"])
+        self.elapsed_before_resume = state_dict["elapsed"]
+
+
+class Diverged(RuntimeError):
+    """Training loss became non-finite or exceeded the configured bound."""
+
+    def __init__(self, loss: float, step: int, epoch: int) -> None:
+        super().__init__(f"training loss {loss:g} at step {step} (epoch {epoch})")
+        self.loss = loss
+        self.step = step
+        self.epoch = epoch
+
+
+class DivergenceGuard(pl.Callback):
+    """Stops a run at once when its training loss is non-finite or above max_loss.
+
+    The check reads the loss on the host, a device sync; check_every_n_steps spaces it out on GPUs
+    (a non-finite loss stays non-finite, so a late check still catches it).
+    """
+
+    def __init__(self, max_loss: float | None, check_every_n_steps: int) -> None:
+        self.max_loss = max_loss
+        self.check_every_n_steps = check_every_n_steps
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % self.check_every_n_steps:
+            return
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value) or (self.max_loss is not None and value > self.max_loss):
+            raise Diverged(value, trainer.global_step, trainer.current_epoch)

@@ -1,0 +1,200 @@
+"""The LightningDataModule: in-memory uint8 images, batched by index, normalised and augmented per batch.
+
+Why not torchvision transforms + a DataLoader over samples: on a 2-core CPU a small CNN then spends most of
+its time in PIL and in collating single images. Here a batch is one tensor slice; normalisation is one
+multiply-add on the batch after it reaches the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from optlab.augment import random_crop, random_hflip
+from optlab.sources import DataError, Splits
+
+log = logging.getLogger(__name__)
+
+
+class IndexedImages(Dataset):
+    """Images and labels fetched a whole batch at a time: dataset[index_tensor] -> (images, labels)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[indices], self.labels[indices]
+
+
+class ShardedBatches(Sampler[torch.Tensor]):
+    """Yields index tensors, one per batch; reshuffled each epoch from (seed, epoch), sharded across processes.
+
+    The order depends only on the seed and the epoch number, so a run resumed at epoch k sees the same batches
+    as one that never stopped. Under DDP every process draws the same permutation and takes every world_size-th
+    index (the tail that does not divide evenly is dropped so that all processes run the same number of steps).
+    """
+
+    def __init__(
+        self, size: int, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.size = size
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    def _indices(self) -> torch.Tensor:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.size, generator=generator)
+        else:
+            order = torch.arange(self.size)
+        usable = self.size - self.size % self.world_size
+        return order[self.rank : usable : self.world_size]
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self._indices().split(self.batch_size))
+
+    def __len__(self) -> int:
+        per_process = self.size // self.world_size
+        return -(-per_process // self.batch_size)
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Any image classification source, split into train / validation (held out of train) / test."""
+
+    def __init__(
+        self,
+        name: str,
+        source,
+        batch_size: int,
+        eval_batch_size: int,
+        train_size: int | None,
+        val_size: int,
+        split_seed: int,
+        shuffle_seed: int,
+        augment: bool,
+        crop_padding: int,
+        hflip: bool,
+        num_workers: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        root: str | None = None,
+        download: bool = False,
+        verify: bool = True,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.source = source
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.train_size = train_size
+        self.val_size = val_size
+        self.split_seed = split_seed
+        self.shuffle_seed = shuffle_seed
+        self.augment = augment
+        self.crop_padding = crop_padding
+        self.hflip = hflip
+        self.num_workers = num_workers
+        self.mean = list(mean)
+        self.std = list(std)
+        self.origin = f"{root} (download={download}, verify={verify})" if root is not None else "built in"
+        self.parts: dict[str, IndexedImages] = {}
+        self.num_classes = 0
+        self.input_shape: tuple[int, int, int] = (0, 0, 0)
+
+    def prepare_data(self) -> None:
+        """Download in one process only, as Lightning asks; setup() reads the files in every process."""
+        self.source.prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.parts:
+            return
+        splits = self.source.load()
+        train_idx, val_idx = self._split(len(splits.train_labels))
+        self.parts = {
+            "train": IndexedImages(splits.train_images[train_idx], splits.train_labels[train_idx]),
+            "val": IndexedImages(splits.train_images[val_idx], splits.train_labels[val_idx]),
+            "test": IndexedImages(splits.test_images, splits.test_labels),
+        }
+        self.num_classes = splits.num_classes
+        self.input_shape = tuple(splits.train_images.shape[1:])
+        self._set_normalisation(splits)
+        log.info(
+            "data %s from %s: %d train, %d val (held out of train), %d test, shape %s",
+            self.name, self.origin, len(train_idx), len(val_idx), len(splits.test_labels), self.input_shape,
+        )
+
+    def _split(self, available: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validation images are held out of the training set with a fixed seed: the same for every run."""
+        if not 0 < self.val_size < available:
+            raise DataError(
+                f"data.val_size={self.val_size} must be between 1 and {available - 1}: "
+                f"{self.name} has {available} training images"
+            )
+        order = torch.randperm(available, generator=torch.Generator().manual_seed(self.split_seed))
+        val_idx, train_idx = order[: self.val_size], order[self.val_size :]
+        if self.train_size is not None:
+            if not 0 < self.train_size <= len(train_idx):
+                raise DataError(
+                    f"data.train_size={self.train_size} must be between 1 and {len(train_idx)} "
+                    f"({available} {self.name} training images minus data.val_size={self.val_size}); "
+                    "null uses them all"
+                )
+            train_idx = train_idx[: self.train_size]
+        return train_idx, val_idx
+
+    def _set_normalisation(self, splits: Splits) -> None:
+        channels = self.input_shape[0]
+        if len(self.mean) not in (1, channels) or len(self.std) != len(self.mean):
+            raise DataError(
+                f"data.mean and data.std need 1 or {channels} values each for {self.name}, "
+                f"got {len(self.mean)} and {len(self.std)}"
+            )
+        std = torch.tensor(self.std).view(1, -1, 1, 1)
+        # (x / 255 - mean) / std as one multiply-add: x * scale - shift.
+        self.scale = 1.0 / (255.0 * std)
+        self.shift = torch.tensor(self.mean).view(1, -1, 1, 1) / std
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+    def _loader(self, part: str, batch_size: int, shuffle: bool) -> DataLoader:
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        dataset = self.parts[part]
+        batches = ShardedBatches(len(dataset), batch_size, shuffle, self.shuffle_seed, rank, world_size)
+        # batch_size=None: the sampler already yields whole batches of indices.
+        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers)
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int):
+        """Augment (training only) and normalise on the device the batch now lives on."""
+        images, labels = batch
+        if self.augment and self.trainer is not None and self.trainer.training:
+            images = random_crop(images, self.crop_padding)
+            if self.hflip:
+                images = random_hflip(images)
+        scale, shift = self.scale.to(images.device), self.shift.to(images.device)
+        images = images.float().mul_(scale).sub_(shift)
+        if self.trainer is not None:
+            images = self.trainer.precision_plugin.convert_input(images)
+        return images, labels

@@ -1,0 +1,1 @@
+"""Optimizer helpers: the home-made MatrixSplitOptimizer and what optlab measures about any optimizer."""

@@ -1,0 +1,46 @@
+"""What optlab records about an optimizer: its state's memory, which parameters it updates, and whether it can run."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from optlab.optim.matrix_split import MatrixSplitOptimizer
+
+
+def parts(optimizer: Optimizer) -> list[Optimizer]:
+    """The optimizers that actually update parameters (two for a MatrixSplitOptimizer, else itself)."""
+    return list(optimizer.parts) if isinstance(optimizer, MatrixSplitOptimizer) else [optimizer]
+
+
+def state_bytes(optimizer: Optimizer) -> int:
+    """Bytes held in tensors of the optimizer's state (Adam: 2 per parameter element, Lion: 1, SGD: 0)."""
+    return sum(
+        value.numel() * value.element_size()
+        for part in parts(optimizer)
+        for per_param in part.state.values()
+        for value in per_param.values()
+        if isinstance(value, torch.Tensor)
+    )
+
+
+def parameter_assignment(optimizer: Optimizer, model: nn.Module) -> dict[str, list[str]]:
+    """Which named parameters each underlying optimizer updates, e.g. {"Muon": [...], "AdamW": [...]}."""
+    names = {id(param): name for name, param in model.named_parameters()}
+    return {
+        type(part).__name__: [names[id(p)] for group in part.param_groups for p in group["params"] if id(p) in names]
+        for part in parts(optimizer)
+    }
+
+
+def unsupported_reason(optimizer: Optimizer, model: nn.Module) -> str | None:
+    """Why this optimizer cannot train this model at all, or None; such a run is recorded as `skipped`."""
+    if isinstance(optimizer, torch.optim.SparseAdam):
+        sparse = [m for m in model.modules() if getattr(m, "sparse", False)]
+        if not sparse:
+            return (
+                "SparseAdam does not support dense gradients: "
+                f"{type(model).__name__} has no layer with sparse gradients (nn.Embedding(sparse=True)); use adam"
+            )
+    return None

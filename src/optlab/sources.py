@@ -1,0 +1,229 @@
+"""Where images come from: each source turns a data set on disk (or in a package) into uint8 tensors.
+
+Sources decode everything once into memory (N, C, H, W) uint8, so that training never waits for PIL:
+normalisation and augmentation happen later, per batch, on whole tensors (see data.py and augment.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
+
+
+class DataError(RuntimeError):
+    """A data set that cannot be used as configured; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A data set's official train and test parts, images as (N, C, H, W) uint8, labels as int64."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+
+
+class CIFAR10Source:
+    """CIFAR-10 through torchvision (download and MD5 check), or any copy in its batch-file layout."""
+
+    folder = "cifar-10-batches-py"
+
+    def __init__(self, root: str, download: bool, verify: bool) -> None:
+        self.root = Path(root).expanduser()
+        self.download = download
+        self.verify = verify
+
+    def prepare(self) -> None:
+        """Download once (one process) when the files are missing."""
+        if self.download and not (self.root / self.folder).is_dir():
+            CIFAR10(str(self.root), train=True, download=True)
+
+    def load(self) -> Splits:
+        train, test = self._open(train=True), self._open(train=False)
+        return Splits(
+            train_images=_hwc_to_chw(train.data),
+            train_labels=torch.as_tensor(train.targets, dtype=torch.long),
+            test_images=_hwc_to_chw(test.data),
+            test_labels=torch.as_tensor(test.targets, dtype=torch.long),
+            num_classes=len(train.classes),
+        )
+
+    def _open(self, train: bool) -> CIFAR10:
+        folder = self.root / self.folder
+        if not folder.is_dir():
+            raise DataError(
+                f"CIFAR-10 not found: no {folder}/ (data_batch_1..5, test_batch, batches.meta); "
+                f"set data.root to the folder that holds {self.folder}/, or data.download=true"
+            )
+        dataset_class = CIFAR10 if self.verify else _UncheckedCIFAR10
+        try:
+            return dataset_class(str(self.root), train=train, download=False)
+        except RuntimeError as error:  # torchvision: "Dataset not found or corrupted."
+            raise DataError(
+                f"CIFAR-10 in {folder} failed torchvision's MD5 check ({error}); re-download it, or for a "
+                "re-encoded copy (such as a JPEG copy) set data.verify=false"
+            ) from error
+        except (pickle.UnpicklingError, EOFError, ValueError) as error:
+            raise DataError(f"CIFAR-10 in {folder} is truncated or corrupt ({error}); re-download it") from error
+
+
+class _UncheckedCIFAR10(CIFAR10):
+    """CIFAR10 that only checks the batch files exist: for copies whose bytes differ from the official release."""
+
+    def _check_integrity(self) -> bool:
+        folder = Path(self.root) / self.base_folder
+        return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+
+
+class IDXSource:
+    """MNIST and Fashion-MNIST from their four IDX files, gzipped or not.
+
+    Looks in torchvision's layout (<root>/MNIST/raw/) and in <root> itself, so a folder holding just the four
+    official .gz files works offline; otherwise torchvision downloads into its layout (with its checksums).
+    """
+
+    datasets = {"mnist": MNIST, "fashion_mnist": FashionMNIST}
+    files = {
+        "train_images": "train-images-idx3-ubyte",
+        "train_labels": "train-labels-idx1-ubyte",
+        "test_images": "t10k-images-idx3-ubyte",
+        "test_labels": "t10k-labels-idx1-ubyte",
+    }
+
+    def __init__(self, dataset: str, root: str, download: bool, verify: bool) -> None:
+        if dataset not in self.datasets:
+            raise DataError(f"unknown IDX data set {dataset!r}; choose one of {sorted(self.datasets)}")
+        self.dataset = dataset
+        self.root = Path(root).expanduser()
+        self.download = download
+        self.verify = verify
+
+    @property
+    def torchvision_folder(self) -> Path:
+        return self.root / self.datasets[self.dataset].__name__ / "raw"
+
+    def prepare(self) -> None:
+        """Download once (one process) when no folder holds the files."""
+        if self.download and self._find_folder() is None:
+            self.datasets[self.dataset](str(self.root), train=True, download=True)
+
+    def load(self) -> Splits:
+        folder = self._find_folder()
+        if folder is None:
+            names = ", ".join(f"{name}[.gz]" for name in self.files.values())
+            raise DataError(
+                f"{self.dataset} not found: looked for {names} in {self.torchvision_folder} and in {self.root}; "
+                "set data.root to the folder that holds them, or data.download=true"
+            )
+        tensors = {key: read_idx(_existing(folder / name)) for key, name in self.files.items()}
+        return Splits(
+            train_images=tensors["train_images"].unsqueeze(1),
+            train_labels=tensors["train_labels"].long(),
+            test_images=tensors["test_images"].unsqueeze(1),
+            test_labels=tensors["test_labels"].long(),
+            num_classes=10,
+        )
+
+    def _find_folder(self) -> Path | None:
+        for folder in (self.torchvision_folder, self.root):
+            if all(_existing(folder / name, required=False) for name in self.files.values()):
+                return folder
+        return None
+
+
+def _existing(path: Path, required: bool = True) -> Path | None:
+    """The file itself or its .gz twin, whichever is there."""
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    if required:
+        raise DataError(f"missing {path}[.gz]")
+    return None
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """Read an IDX file (gzipped or not) of uint8 data, checking its size against its header.
+
+    torchvision's reader takes only uncompressed files and does not check the size, so a truncated
+    download would fail later with a shape error; here it fails with the file's name.
+    """
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path} is not a readable gzip file ({error}); delete it and fetch it again") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path} is not an IDX file of uint8 data; delete it and fetch it again")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(
+            f"{path} is truncated or corrupt: its header promises {shape} ({expected} bytes) but it holds "
+            f"{len(raw)} bytes; delete it and fetch it again"
+        )
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).view(*shape)
+
+
+class DigitsSource:
+    """scikit-learn's 8x8 digits, upscaled to image_size; a real data set that ships with the package."""
+
+    def __init__(self, image_size: int, test_size: int, split_seed: int) -> None:
+        self.image_size = image_size
+        self.test_size = test_size
+        self.split_seed = split_seed
+
+    def prepare(self) -> None:
+        """Nothing to download."""
+
+    def load(self) -> Splits:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        # Pixel values are 0..16; spread them over 0..255 like every other data set.
+        images = torch.as_tensor(digits.images * (255.0 / 16.0)).round().to(torch.uint8).unsqueeze(1)
+        scale = self.image_size // images.shape[-1]
+        if scale < 1 or scale * images.shape[-1] != self.image_size:
+            raise DataError(f"data.source.image_size={self.image_size} must be a multiple of 8")
+        images = images.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+        labels = torch.as_tensor(digits.target, dtype=torch.long)
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
+        test, train = order[: self.test_size], order[self.test_size :]
+        return Splits(images[train], labels[train], images[test], labels[test], num_classes=10)
+
+
+class SyntheticSource:
+    """Random images and labels of a chosen shape: exercises the whole pipeline in milliseconds."""
+
+    def __init__(
+        self, num_train: int, num_test: int, channels: int, image_size: int, num_classes: int, seed: int
+    ) -> None:
+        self.shape = (channels, image_size, image_size)
+        self.num_train = num_train
+        self.num_test = num_test
+        self.num_classes = num_classes
+        self.seed = seed
+
+    def prepare(self) -> None:
+        """Nothing to download."""
+
+    def load(self) -> Splits:
+        generator = torch.Generator().manual_seed(self.seed)
+        total = self.num_train + self.num_test
+        images = torch.randint(0, 256, (total, *self.shape), dtype=torch.uint8, generator=generator)
+        labels = torch.randint(0, self.num_classes, (total,), generator=generator)
+        n = self.num_train
+        return Splits(images[:n], labels[:n], images[n:], labels[n:], num_classes=self.num_classes)
+
+
+def _hwc_to_chw(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,69 @@
+"""summary.json: one run's outcome and final numbers, the file the report and resume read first.
+
+Written atomically (temp file + rename) so that an interrupted run never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+FILENAME = "summary.json"
+FINISHED = ("ok", "diverged", "skipped")  # resume=true leaves these alone; failed/interrupted/running run again
+
+
+@dataclass
+class RunSummary:
+    optimizer: str
+    data: str
+    model: str
+    scheduler: str
+    precision: str
+    seed: int
+    lr: float | None
+    status: str = "running"  # running, ok, diverged, skipped, failed, interrupted
+    reason: str = ""
+    epochs: int = 0
+    train_loss: float = math.nan
+    val_loss: float = math.nan
+    val_acc: float = math.nan
+    best_val_acc: float = math.nan
+    test_loss: float = math.nan
+    test_acc: float = math.nan
+    epoch_time_s: float = math.nan
+    train_time_s: float = math.nan
+    params: int = 0
+    optimizer_state_bytes: int = 0
+    diverged_step: int | None = None
+    diverged_epoch: int | None = None
+    param_assignment: dict[str, list[str]] = field(default_factory=dict)
+
+    def write(self, folder: Path) -> Path:
+        return write_atomic(folder / FILENAME, json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> RunSummary | None:
+        path = folder / FILENAME
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write text to path through a temp file in the same folder and a rename (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return path
