@@ -20,9 +20,10 @@ class ReportOnMultirunEnd(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         summaries = {folder: RunSummary.read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
         if config.report.enabled and summaries:
-            from optlab.report import write_report
+            from optlab.report import ReportOptions, write_report
 
-            outputs = write_report([sweep_dir], sweep_dir / "report", config.report)
+            options = ReportOptions(config.report.target_acc, list(config.report.group_by), config.report.sort_by)
+            outputs = write_report([sweep_dir], sweep_dir / "report", options)
             print(f"report: {outputs.figure}\ntable: {outputs.table}")
         failed = [f"{folder.name}: {s.reason}" for folder, s in summaries.items() if s and s.status in ("failed", "running")]
         if failed:

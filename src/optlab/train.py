@@ -22,6 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -87,7 +88,7 @@ def train(cfg: DictConfig) -> RunSummary:
         return _finish(summary, output_dir, is_global_zero=True)
 
     module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")))
-    callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
+    callbacks = build_callbacks(cfg)
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
 
@@ -116,6 +117,14 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.test_loss, summary.test_acc = results["test/loss"], results["test/acc"]
     _log_hparams(trainer, cfg, summary)
     return _finish(summary, output_dir, trainer.is_global_zero)
+
+
+def build_callbacks(cfg: DictConfig) -> dict[str, pl.Callback]:
+    """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both)."""
+    callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
+    if cfg.trainer.enable_progress_bar:
+        return callbacks
+    return {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
 
 
 def _record_training(summary: RunSummary, trainer: pl.Trainer, module: Classifier, timer: Any) -> None:

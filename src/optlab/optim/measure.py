@@ -15,14 +15,21 @@ def parts(optimizer: Optimizer) -> list[Optimizer]:
 
 
 def state_bytes(optimizer: Optimizer) -> int:
-    """Bytes held in tensors of the optimizer's state (Adam: 2 per parameter element, Lion: 1, SGD: 0)."""
-    return sum(
-        value.numel() * value.element_size()
-        for part in parts(optimizer)
-        for per_param in part.state.values()
-        for value in per_param.values()
-        if isinstance(value, torch.Tensor)
-    )
+    """Bytes held in tensors of the optimizer's state (Adam: 2 per parameter element, Lion: 1, SGD: 0).
+
+    Counts tensors inside lists too: LBFGS keeps its history as lists of direction tensors.
+    """
+    return sum(_tensor_bytes(per_param) for part in parts(optimizer) for per_param in part.state.values())
+
+
+def _tensor_bytes(value: object) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def parameter_assignment(optimizer: Optimizer, model: nn.Module) -> dict[str, list[str]]:

@@ -1,0 +1,163 @@
+"""The data pipeline: batching, splits, normalisation, augmentation, and reading files from disk."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from optlab.augment import random_crop, random_hflip
+from optlab.data import ImageDataModule, ShardedBatches
+from optlab.sources import CIFAR10Source, DataError, DigitsSource, IDXSource, SyntheticSource, read_idx
+
+
+def test_batches_cover_every_index_once_and_reshuffle_by_epoch() -> None:
+    batches = ShardedBatches(size=10, batch_size=4, shuffle=True, seed=3)
+    first = torch.cat(list(batches))
+    assert sorted(first.tolist()) == list(range(10)) and len(batches) == 3
+    assert torch.equal(first, torch.cat(list(batches)))  # same epoch, same order
+    batches.set_epoch(1)
+    assert not torch.equal(first, torch.cat(list(batches)))
+
+
+def test_batches_shard_disjointly_across_processes() -> None:
+    shards = [torch.cat(list(ShardedBatches(11, 2, True, 0, rank=r, world_size=2))) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 5  # the odd index out is dropped so both run the same steps
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+
+
+def datamodule(**changes) -> ImageDataModule:
+    options = dict(
+        name="synthetic", source=SyntheticSource(100, 20, 3, 8, 10, seed=0), batch_size=16, eval_batch_size=64,
+        train_size=None, val_size=10, split_seed=42, shuffle_seed=1, augment=False, crop_padding=4, hflip=True,
+        num_workers=0, mean=[0.5], std=[0.25],
+    )
+    return ImageDataModule(**{**options, **changes})
+
+
+def test_validation_is_held_out_of_training_with_a_fixed_seed() -> None:
+    dm, again = datamodule(), datamodule(shuffle_seed=99)
+    dm.setup(), again.setup()
+    assert len(dm.parts["train"]) == 90 and len(dm.parts["val"]) == 10 and len(dm.parts["test"]) == 20
+    assert torch.equal(dm.parts["val"].images, again.parts["val"].images)  # same split whatever the run seed
+    train = {tuple(x.flatten().tolist()) for x in dm.parts["train"].images}
+    assert not any(tuple(x.flatten().tolist()) in train for x in dm.parts["val"].images)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"train_size": 91}, "data.train_size=91 must be between 1 and 90"),
+    ({"val_size": 100}, "data.val_size=100 must be between 1 and 99"),
+    ({"mean": [0.1, 0.2]}, "data.mean and data.std need 1 or 3 values"),
+])
+def test_impossible_sizes_are_refused_with_the_key_to_change(changes: dict, message: str) -> None:
+    with pytest.raises(DataError, match=message.replace("[", r"\[")):
+        datamodule(**changes).setup()
+
+
+def test_normalisation_matches_the_formula() -> None:
+    dm = datamodule()
+    dm.setup()
+    images = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    normalised, _ = dm.on_after_batch_transfer((images, torch.zeros(1)), 0)
+    expected = (images.float() / 255 - 0.5) / 0.25
+    assert torch.allclose(normalised, expected, atol=1e-6)
+
+
+def test_random_crop_moves_content_and_keeps_shape() -> None:
+    torch.manual_seed(0)
+    images = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6).to(torch.uint8)
+    assert torch.equal(random_crop(images, 0), images)
+    cropped = random_crop(images, 2)
+    assert cropped.shape == images.shape and cropped.dtype == torch.uint8
+    # Each crop is a window of the zero-padded image: find it.
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    for i in range(2):
+        windows = [padded[i, :, r : r + 6, c : c + 6] for r in range(5) for c in range(5)]
+        assert any(torch.equal(cropped[i], w) for w in windows)
+
+
+def test_hflip_mirrors_some_images_only() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 2, 3)
+    flipped = random_hflip(images)
+    mirrored = [torch.equal(flipped[i], images[i].flip(2)) for i in range(64)]
+    kept = [torch.equal(flipped[i], images[i]) for i in range(64)]
+    assert all(m or k for m, k in zip(mirrored, kept)) and 10 < sum(mirrored) < 54
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def fake_idx_folder(folder: Path, compress: bool, n_train: int = 12, n_test: int = 4) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        suffix = ".gz" if compress else ""
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", rng.integers(0, 255, (n, 28, 28)), compress)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (n,)), compress)
+
+
+@pytest.mark.parametrize("layout", ["flat_gz", "torchvision_raw"])
+def test_idx_source_reads_a_flat_gz_folder_and_torchvision_layout(tmp_path: Path, layout: str) -> None:
+    folder = tmp_path if layout == "flat_gz" else tmp_path / "FashionMNIST" / "raw"
+    fake_idx_folder(folder, compress=layout == "flat_gz")
+    splits = IDXSource("fashion_mnist", str(tmp_path), download=False, verify=True).load()
+    assert splits.train_images.shape == (12, 1, 28, 28) and splits.test_labels.shape == (4,)
+    assert splits.train_images.dtype == torch.uint8 and splits.train_labels.dtype == torch.long
+
+
+def test_missing_idx_files_name_the_folders_and_data_root(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"mnist not found: looked for .* set data.root"):
+        IDXSource("mnist", str(tmp_path), download=False, verify=True).load()
+
+
+def test_truncated_idx_file_is_reported_with_its_name(tmp_path: Path) -> None:
+    fake_idx_folder(tmp_path, compress=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte is truncated or corrupt"):
+        read_idx(path)
+
+
+def test_corrupt_gzip_is_reported_with_its_name(tmp_path: Path) -> None:
+    fake_idx_folder(tmp_path, compress=True)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is not a readable gzip file"):
+        IDXSource("mnist", str(tmp_path), download=False, verify=True).load()
+
+
+def fake_cifar(root: Path) -> None:
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, 4).tolist()}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+
+
+def test_cifar_copy_fails_the_md5_check_unless_verify_is_off(tmp_path: Path) -> None:
+    fake_cifar(tmp_path)
+    with pytest.raises(DataError, match="failed torchvision's MD5 check.*data.verify=false"):
+        CIFAR10Source(str(tmp_path), download=False, verify=True).load()
+    splits = CIFAR10Source(str(tmp_path), download=False, verify=False).load()
+    assert splits.train_images.shape == (20, 3, 32, 32) and splits.test_images.shape == (4, 3, 32, 32)
+
+
+def test_missing_cifar_names_data_root(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="CIFAR-10 not found.*set data.root"):
+        CIFAR10Source(str(tmp_path), download=False, verify=True).load()
+
+
+def test_digits_are_real_upscaled_and_split_once() -> None:
+    splits = DigitsSource(image_size=32, test_size=297, split_seed=42).load()
+    assert splits.train_images.shape == (1500, 1, 32, 32) and len(splits.test_labels) == 297
+    assert splits.train_images.max() == 255 and set(splits.train_labels.tolist()) == set(range(10))
