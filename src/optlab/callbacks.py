@@ -48,7 +48,8 @@ class EpochTimer(pl.Callback):
 
 
 class Diverged(RuntimeError):
-    """Training loss became non-finite or exceeded the configured bound."""
+    """Training loss became non-finite or exceeded the configured bound; `step` counts the optimizer steps taken,
+    the one that produced the loss included."""
 
     def __init__(self, loss: float, step: int, epoch: int) -> None:
         super().__init__(f"training loss {loss:g} at step {step} (epoch {epoch})")
@@ -77,3 +78,21 @@ class DivergenceGuard(pl.Callback):
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value) or (self.max_loss is not None and value > self.max_loss):
             raise Diverged(value, trainer.global_step, trainer.current_epoch)
+
+
+class ReseedEachEpoch(pl.Callback):
+    """Seeds torch's RNG from (seed, epoch) before the first batch of every training epoch.
+
+    Augmentation and dropout then depend only on the seed and the epoch number, not on how many random numbers
+    earlier epochs drew, so a run resumed from an epoch-end checkpoint continues exactly as an uninterrupted one.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # Not on_train_epoch_start: Lightning skips that hook for the first epoch after an epoch-end resume.
+        if batch_idx == 0:
+            torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch)

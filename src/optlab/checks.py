@@ -62,5 +62,5 @@ def _check_precision(cfg: DictConfig, optimizer_name: str) -> None:
     if precision in MIXED and "LBFGS" in str(cfg.optimizer.get("_target_", "")):
         raise ConfigError(
             f"optimizer={optimizer_name} with precision={precision}: Lightning's mixed precision does not support "
-            "LBFGS (its closure re-evaluates the loss); use precision=32 or precision=64"
+            "LBFGS (its closure re-evaluates the loss); use precision=32-true or precision=64-true"
         )

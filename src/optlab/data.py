@@ -67,7 +67,10 @@ class ShardedBatches(Sampler[torch.Tensor]):
         return order[self.rank : usable : self.world_size]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        return iter(self._indices().split(self.batch_size))
+        # A generator, so the order is drawn at the first next(), not at iter(): on resume Lightning creates the
+        # iterator before it calls set_epoch (FitLoop.setup_data), and an eager order would be the wrong epoch's.
+        # (Worker processes, num_workers > 0, draw eagerly; with in-memory data they bring nothing anyway.)
+        yield from self._indices().split(self.batch_size)
 
     def __len__(self) -> int:
         per_process = self.size // self.world_size
@@ -114,6 +117,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.std = list(std)
         self.origin = f"{root} (download={download}, verify={verify})" if root is not None else "built in"
         self.parts: dict[str, IndexedImages] = {}
+        self.augment_generator: tuple[int, torch.Generator] | None = None  # (epoch, generator)
         self.num_classes = 0
         self.input_shape: tuple[int, int, int] = (0, 0, 0)
 
@@ -186,13 +190,22 @@ class ImageDataModule(pl.LightningDataModule):
         # batch_size=None: the sampler already yields whole batches of indices.
         return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers)
 
+    def _augment_generator(self, epoch: int, device: torch.device) -> torch.Generator:
+        """A generator seeded from (seed, epoch): an epoch's augmentation is the same whether or not the run was
+        resumed, whatever else drew random numbers before it."""
+        if self.augment_generator is None or self.augment_generator[0] != epoch:
+            generator = torch.Generator(device=device).manual_seed(self.shuffle_seed * 1_000_003 + epoch)
+            self.augment_generator = (epoch, generator)
+        return self.augment_generator[1]
+
     def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int):
         """Augment (training only) and normalise on the device the batch now lives on."""
         images, labels = batch
         if self.augment and self.trainer is not None and self.trainer.training:
-            images = random_crop(images, self.crop_padding)
+            generator = self._augment_generator(self.trainer.current_epoch, images.device)
+            images = random_crop(images, self.crop_padding, generator)
             if self.hflip:
-                images = random_hflip(images)
+                images = random_hflip(images, generator)
         scale, shift = self.scale.to(images.device), self.shift.to(images.device)
         images = images.float().mul_(scale).sub_(shift)
         if self.trainer is not None:

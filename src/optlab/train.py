@@ -75,8 +75,7 @@ def train(cfg: DictConfig) -> RunSummary:
     datamodule.prepare_data()
     datamodule.setup("fit")
 
-    torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only, never on the optimizer
-    model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    model = build_model(cfg, datamodule)
     summary.params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     optimizer_factory = instantiate(cfg.optimizer)
     probe = optimizer_factory(params=model.parameters())  # state is created lazily: this costs nothing
@@ -106,7 +105,7 @@ def train(cfg: DictConfig) -> RunSummary:
     except SystemExit:  # Ctrl-C (Lightning exits) or SIGTERM: keep what is known, then stop
         summary.status, summary.reason = "interrupted", "stopped by a signal; resume=true continues it"
         _finish(summary, output_dir, trainer.is_global_zero)
-        raise
+        raise SystemExit(f"optlab: interrupted; continue with resume=true and hydra.run.dir={output_dir}") from None
     else:
         summary.status = "ok"
     summary.train_time_s = time.perf_counter() - started
@@ -117,6 +116,12 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.test_loss, summary.test_acc = results["test/loss"], results["test/acc"]
     _log_hparams(trainer, cfg, summary)
     return _finish(summary, output_dir, trainer.is_global_zero)
+
+
+def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> torch.nn.Module:
+    """The model's initial weights depend on the seed only: every optimizer of a seed starts from the same point."""
+    torch.manual_seed(cfg.seed)
+    return instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
 
 
 def build_callbacks(cfg: DictConfig) -> dict[str, pl.Callback]:

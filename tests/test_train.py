@@ -1,0 +1,113 @@
+"""Tiny real trainings through train(cfg): every optimizer, scheduler and CPU precision; seeds; divergence; resume."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from tbparse import SummaryReader
+
+from conftest import OPTIMIZERS, SCHEDULERS
+from optlab.checks import ConfigError
+from optlab.train import build_model, train
+
+
+def read_summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_trains_or_is_skipped_with_its_reason(make_cfg, tmp_path: Path, name: str) -> None:
+    summary = train(make_cfg(f"optimizer={name}"))
+    written = read_summary(tmp_path)
+    assert written["status"] == summary.status and written["optimizer"] == name
+    if name == "sparseadam":
+        assert summary.status == "skipped" and "SparseAdam does not support dense gradients" in summary.reason
+        return
+    assert summary.status == "ok", summary.reason
+    assert summary.epochs == 2 and math.isfinite(summary.val_loss) and math.isfinite(summary.test_acc)
+    assert summary.params > 0
+    assert (summary.optimizer_state_bytes == 0) == (name == "sgd")
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+# Epoch-based schedules whose defaults act later than a 3-epoch test: bring their first change forward.
+ACT_WITHIN_3_EPOCHS = {"step": ["scheduler.lr_scheduler.step_size=1"], "multistep": ["scheduler.lr_scheduler.milestones=[1,2]"]}
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_every_scheduler_trains_and_moves_the_lr(make_cfg, tmp_path: Path, name: str) -> None:
+    summary = train(make_cfg(f"scheduler={name}", "trainer.max_epochs=3", *ACT_WITHIN_3_EPOCHS.get(name, [])))
+    assert summary.status == "ok", summary.reason
+    scalars = SummaryReader(str(tmp_path)).scalars
+    lrs = scalars[scalars.tag == "lr-SGD"]["value"].tolist()
+    assert lrs, "LearningRateMonitor logged no lr"
+    if name in ("none", "plateau"):  # plateau waits `patience` epochs before it acts
+        assert len(set(lrs)) == 1
+    else:
+        assert len(set(lrs)) > 1, f"{name} left the lr at {lrs[0]}"
+
+
+@pytest.mark.parametrize("precision", ["32-true", "64-true", "bf16-mixed"])
+def test_cpu_precisions_train(make_cfg, precision: str) -> None:
+    summary = train(make_cfg(f"precision={precision}"))
+    assert summary.status == "ok" and summary.precision == precision
+
+
+def test_fp16_on_cpu_is_refused_rather_than_silently_run_as_bf16(make_cfg) -> None:
+    with pytest.raises(ConfigError, match="precision=16-mixed .* not supported on CPU.*bf16-mixed"):
+        train(make_cfg("precision=16-mixed"))
+
+
+def test_same_seed_same_initial_weights_for_every_optimizer(make_cfg) -> None:
+    weights = {}
+    for optimizer, seed in (("sgd", 1), ("adam", 1), ("lion", 2)):
+        cfg = make_cfg(f"optimizer={optimizer}", f"seed={seed}")
+        datamodule = instantiate(cfg.data)
+        datamodule.setup()
+        torch.manual_seed(12345)  # whatever ran before must not matter
+        weights[optimizer] = torch.cat([p.flatten() for p in build_model(cfg, datamodule).parameters()])
+    assert torch.equal(weights["sgd"], weights["adam"])
+    assert not torch.equal(weights["sgd"], weights["lion"])
+
+
+def test_same_command_same_numbers(make_cfg, tmp_path: Path) -> None:
+    first = train(make_cfg("optimizer=adam", "data.augment=true", output_dir=tmp_path / "a"))
+    second = train(make_cfg("optimizer=adam", "data.augment=true", output_dir=tmp_path / "b"))
+    assert (first.train_loss, first.val_loss, first.test_acc) == (second.train_loss, second.val_loss, second.test_acc)
+
+
+def test_lbfgs_really_trains_on_real_digits(make_cfg) -> None:
+    summary = train(make_cfg("optimizer=lbfgs", "data=digits", "trainer.max_epochs=2"))
+    assert summary.status == "ok" and summary.val_loss < math.log(10) - 0.5  # chance level is ln(10) = 2.30
+
+
+def test_huge_lr_ends_as_diverged_with_step_and_epoch(make_cfg, tmp_path: Path) -> None:
+    summary = train(make_cfg("optimizer=sgd", "optimizer.lr=1000000"))
+    assert summary.status == "diverged"
+    assert summary.diverged_step is not None and summary.diverged_epoch == 0
+    assert "training loss" in summary.reason and read_summary(tmp_path)["status"] == "diverged"
+
+
+def test_loss_bound_counts_as_divergence(make_cfg) -> None:
+    summary = train(make_cfg("divergence.max_loss=0.5"))  # random labels: the loss stays near ln(10)
+    assert summary.status == "diverged" and summary.diverged_step == 1  # caught at the first step
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(make_cfg, tmp_path: Path) -> None:
+    straight = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", output_dir=tmp_path / "straight"))
+    folder = tmp_path / "interrupted"
+    stop = ["+callbacks.stop._target_=interrupt.InterruptAfterEpoch", "+callbacks.stop.epoch=1"]
+    with pytest.raises(SystemExit, match="resume=true"):
+        train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", *stop, output_dir=folder))
+    assert read_summary(folder)["status"] == "interrupted" and (folder / "checkpoints" / "last.ckpt").is_file()
+    resumed = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", "resume=true", output_dir=folder))
+    assert resumed.status == "ok" and resumed.epochs == 4
+    for key in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "best_val_acc"):
+        assert getattr(resumed, key) == pytest.approx(getattr(straight, key), rel=1e-5, abs=1e-6), key
+    again = train(make_cfg("trainer.max_epochs=4", "resume=true", output_dir=folder))
+    assert again == resumed  # finished runs are skipped, their summary kept
