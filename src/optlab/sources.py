@@ -9,8 +9,11 @@ from __future__ import annotations
 import gzip
 import pickle
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import torch
@@ -45,7 +48,8 @@ class CIFAR10Source:
     def prepare(self) -> None:
         """Download once (one process) when the files are missing."""
         if self.download and not (self.root / self.folder).is_dir():
-            CIFAR10(str(self.root), train=True, download=True)
+            with _download_errors("CIFAR-10", self.root, f"{self.folder}/"):
+                CIFAR10(str(self.root), train=True, download=True)
 
     def load(self) -> Splits:
         train, test = self._open(train=True), self._open(train=False)
@@ -115,7 +119,8 @@ class IDXSource:
     def prepare(self) -> None:
         """Download once (one process) when no folder holds the files."""
         if self.download and self._find_folder() is None:
-            self.datasets[self.dataset](str(self.root), train=True, download=True)
+            with _download_errors(self.dataset, self.root, "the four IDX files"):
+                self.datasets[self.dataset](str(self.root), train=True, download=True)
 
     def load(self) -> Splits:
         folder = self._find_folder()
@@ -139,6 +144,19 @@ class IDXSource:
             if all(_existing(folder / name, required=False) for name in self.files.values()):
                 return folder
         return None
+
+
+@contextmanager
+def _download_errors(name: str, root: Path, files: str) -> Iterator[None]:
+    """torchvision's download errors are several lines per mirror; say it in one, with what to do offline."""
+    try:
+        yield
+    except (RuntimeError, URLError, OSError) as error:
+        first = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"could not download {name} into {root} ({first}); offline, set data.root to a folder that "
+            f"holds {files}"
+        ) from error
 
 
 def _existing(path: Path, required: bool = True) -> Path | None:

@@ -1,0 +1,101 @@
+"""The command line as a user runs it: bad input fails fast with one readable line; sweeps; DDP on CPU."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, run_cli
+from test_data import fake_idx_folder
+
+FAST = [*TINY, "trainer.max_epochs=1"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["optimizer=adamm"], "Could not find 'optimizer/adamm'"),
+    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 must be a positive learning rate"),
+    (["optimizer=muon", "optimizer.other_optimizer.lr=0"], "optimizer.other_optimizer.lr=0 must be a positive"),
+    (["data.batch_size=0"], "data.batch_size=0 must be a positive number"),
+    (["data.train_size=100000"], "data.train_size=100000 must be between 1 and 96"),
+    (["data.val_size=128"], "data.val_size=128 must be between 1 and 127"),
+    (["optimizer=lbfgs", "precision=bf16-mixed"], "Lightning's mixed precision does not support LBFGS"),
+    (["precision=16-mixed"], "precision=16-mixed (fp16 autocast) is not supported on CPU"),
+    (["device=gpu"], "has no CUDA GPU; use device=cpu"),
+    (["device=ddp"], "has no CUDA GPU; use device=cpu"),
+])
+def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(tmp_path: Path, overrides: list[str], message: str) -> None:
+    started = time.perf_counter()
+    result = run_cli(*FAST, *overrides, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert time.perf_counter() - started < 60
+
+
+def test_missing_data_names_the_files_and_data_root(tmp_path: Path) -> None:
+    result = run_cli(*FAST, "data=mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "train-images-idx3-ubyte[.gz]" in result.stderr and "set data.root" in result.stderr
+
+
+def test_corrupt_data_file_is_named(tmp_path: Path) -> None:
+    fake_idx_folder(tmp_path / "idx", compress=True, n_train=200, n_test=20)
+    victim = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    result = run_cli(*FAST, "data=fashion_mnist", f"data.root={tmp_path / 'idx'}", "data.val_size=20", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "train-images-idx3-ubyte.gz is not a readable gzip file" in result.stderr
+
+
+def test_full_error_env_still_shows_the_traceback(tmp_path: Path) -> None:
+    result = run_cli(*FAST, "optimizer.lr=-0.1", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode != 0 and "Traceback" in result.stderr and "ConfigError" in result.stderr
+
+
+def summaries(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
+
+
+def test_lr_sweep_ends_with_one_ok_and_one_diverged(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=0.01,1000000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    statuses = sorted(s["status"] for s in summaries(sweep).values())
+    assert statuses == ["diverged", "ok"]
+    assert (sweep / "report" / "summary.csv").is_file()
+
+
+def test_failed_job_does_not_stop_the_sweep_but_fails_the_multirun(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=-1,0.01", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "failed runs in this sweep" in result.stderr and "optimizer.lr=-1" in result.stderr
+    assert sorted(s["status"] for s in summaries(sweep).values()) == ["failed", "ok"]
+    failed = next(p for p in sweep.iterdir() if p.is_dir() and summaries(sweep).get(p.name, {}).get("status") == "failed")
+    assert "ConfigError" in (failed / "train.log").read_text() or "must be a positive" in (failed / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_sweep_of_every_optimizer_end_to_end(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *FAST, "optimizer=glob(*)", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = summaries(sweep)
+    assert len(found) == 18
+    for name, summary in found.items():
+        expected = "skipped" if summary["optimizer"] == "sparseadam" else "ok"
+        assert summary["status"] == expected, (name, summary["reason"])
+    assert "report:" in result.stdout and (sweep / "report" / "loss_epoch.png").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_trains(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_cli(*FAST, "device=ddp_cpu", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["epochs"] == 2
+    assert "world_size: 2" in result.stderr or "distributed_backend=gloo" in result.stderr

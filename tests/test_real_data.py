@@ -1,0 +1,49 @@
+"""The real data sets, where this machine has them (skipped cleanly elsewhere): loaded as torchvision would, and
+a short real training on each."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SHARED_DATASETS
+from optlab.sources import CIFAR10Source, IDXSource
+from optlab.train import train
+
+MNIST_GZ = SHARED_DATASETS / "mnist"
+FASHION_GZ = Path("/usr/share/datasets/fashion-mnist")
+CIFAR_JPEG = SHARED_DATASETS / "build_cifar10.py"
+
+needs_mnist = pytest.mark.skipif(not MNIST_GZ.is_dir(), reason=f"no MNIST copy at {MNIST_GZ}")
+needs_fashion = pytest.mark.skipif(not FASHION_GZ.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+needs_cifar = pytest.mark.skipif(not CIFAR_JPEG.is_file(), reason=f"no CIFAR-10 builder at {CIFAR_JPEG}")
+
+
+@needs_mnist
+def test_mnist_from_a_folder_of_gz_files_is_the_real_mnist() -> None:
+    splits = IDXSource("mnist", str(MNIST_GZ), download=False, verify=True).load()
+    assert splits.train_images.shape == (60000, 1, 28, 28) and splits.test_images.shape == (10000, 1, 28, 28)
+    # The published normalisation constants of MNIST come out of these very pixels.
+    assert splits.train_images.float().mean().item() / 255 == pytest.approx(0.1307, abs=1e-4)
+    assert splits.train_labels.bincount().tolist()[:3] == [5923, 6742, 5958]
+
+
+@needs_fashion
+def test_fashion_mnist_trains_on_a_subset(make_cfg) -> None:
+    summary = train(make_cfg("data=fashion_mnist", f"data.root={FASHION_GZ}", "model=mnist_net", "optimizer=adam",
+                             "data.train_size=2000", "data.val_size=1000", "trainer.max_epochs=1", tiny=False))
+    assert summary.status == "ok" and summary.val_acc > 0.5  # chance is 0.1
+
+
+@needs_cifar
+@pytest.mark.slow
+def test_cifar10_jpeg_copy_loads_with_verify_off_and_trains(make_cfg, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(CIFAR_JPEG), str(tmp_path)], check=True, capture_output=True)
+    splits = CIFAR10Source(str(tmp_path), download=False, verify=False).load()
+    assert splits.train_images.shape == (50000, 3, 32, 32) and splits.test_images.shape == (10000, 3, 32, 32)
+    summary = train(make_cfg("data=cifar10", f"data.root={tmp_path}", "data.verify=false", "optimizer=adam",
+                             "data.train_size=10000", "trainer.max_epochs=1", tiny=False))
+    assert summary.status == "ok" and summary.val_acc > 0.2  # chance is 0.1
