@@ -55,6 +55,12 @@ def test_full_error_env_still_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode != 0 and "Traceback" in result.stderr and "ConfigError" in result.stderr
 
 
+def test_ddp_inside_a_multirun_is_refused_before_it_relaunches_the_sweep(tmp_path: Path) -> None:
+    result = run_cli("-m", *FAST, "device=ddp_cpu", "seed=1", f"hydra.sweep.dir={tmp_path / 's'}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "trainer.strategy=ddp cannot run inside a multirun" in result.stderr + result.stdout
+
+
 def summaries(sweep: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
 
@@ -89,6 +95,34 @@ def test_sweep_of_every_optimizer_end_to_end(tmp_path: Path) -> None:
         expected = "skipped" if summary["optimizer"] == "sparseadam" else "ok"
         assert summary["status"] == expected, (name, summary["reason"])
     assert "report:" in result.stdout and (sweep / "report" / "loss_epoch.png").is_file()
+
+
+@pytest.mark.slow
+def test_sweep_killed_mid_run_resumes_to_the_numbers_of_an_uninterrupted_sweep(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    args = ["-m", *TINY, "trainer.max_epochs=4", "data.source.num_train=1200", "optimizer=sgd,adam,lion", "data.augment=true"]
+    straight = tmp_path / "straight"
+    assert run_cli(*args, f"hydra.sweep.dir={straight}", cwd=tmp_path).returncode == 0
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={killed}"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "1_adam_seed1" / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) != 0
+    assert summaries(killed)["1_adam_seed1"]["status"] == "interrupted" and "2_lion_seed1" not in summaries(killed)
+    resumed = run_cli(*args, f"hydra.sweep.dir={killed}", "resume=true", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for name, expected in summaries(straight).items():
+        got = summaries(killed)[name]
+        assert got["status"] == "ok" and got["epochs"] == 4
+        for key in ("train_loss", "val_loss", "val_acc", "test_acc"):
+            assert got[key] == pytest.approx(expected[key], rel=1e-5), (name, key)
+    assert (killed / "report" / "summary.csv").is_file()
 
 
 @pytest.mark.slow

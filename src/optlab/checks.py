@@ -16,11 +16,12 @@ class ConfigError(ValueError):
     """A config that cannot work; the message says which override to change."""
 
 
-def check_config(cfg: DictConfig, optimizer_name: str) -> None:
+def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool) -> None:
     _check_positive(cfg)
     _check_learning_rates(cfg.optimizer, "optimizer")
     _check_device(cfg)
     _check_precision(cfg, optimizer_name)
+    _check_distributed(cfg, multirun)
 
 
 def _check_positive(cfg: DictConfig) -> None:
@@ -46,6 +47,17 @@ def _check_device(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.accelerator={accelerator} (device=gpu or ddp) but this machine has no CUDA GPU; "
             "use device=cpu, device=auto, or device=ddp_cpu for distributed training on CPU"
+        )
+
+
+def _check_distributed(cfg: DictConfig, multirun: bool) -> None:
+    """Lightning's DDP relaunches the command line once per extra process: inside a multirun each of them would
+    start the whole sweep again."""
+    strategy = str(cfg.trainer.strategy)
+    if multirun and strategy.startswith("ddp") and not strategy.startswith("ddp_spawn"):
+        raise ConfigError(
+            f"trainer.strategy={cfg.trainer.strategy} cannot run inside a multirun (-m): Lightning relaunches the "
+            "command once per process; run each configuration as its own command"
         )
 
 

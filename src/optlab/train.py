@@ -66,7 +66,7 @@ def train(cfg: DictConfig) -> RunSummary:
         return previous
 
     summary = start_summary(cfg)
-    check_config(cfg, summary.optimizer)
+    check_config(cfg, summary.optimizer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -1,0 +1,254 @@
+#!/usr/bin/env python
+"""Speed benchmark: optlab against an independent bare PyTorch loop and the course's torchvision+PIL loop,
+measured side by side in one run. Prints a table and the ratios of issue 6, exits 1 when a target is missed.
+
+    python scripts/bench_speed.py --root data --verify false              # CIFAR-10 (JPEG copy: --verify false)
+    python scripts/bench_speed.py --only cifar --batch-sizes 128          # one part only
+
+Epoch times are marginal: (time of a 3-epoch run - time of a 1-epoch run) / 2, so start-up (imports, data
+loading, the test pass) cancels out. Every loop validates once per epoch, as optlab does by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from optlab.models import CifarNet, MnistNet  # noqa: E402
+from optlab.sources import CIFAR10Source, IDXSource  # noqa: E402
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
+results: list[tuple[str, float, float, bool]] = []  # (what, measured, target, met)
+
+
+def check(what: str, measured: float, target: float, higher_is_better: bool = False) -> None:
+    met = measured >= target if higher_is_better else measured <= target
+    results.append((what, measured, target, met))
+    sign = ">=" if higher_is_better else "<="
+    print(f"  {'ok  ' if met else 'MISS'} {what}: {measured:.3f} (target {sign} {target})", flush=True)
+
+
+# ---- the independent bare loop: preloaded uint8 tensors, normalised per batch ------------------------------------
+
+
+def split(images: torch.Tensor, labels: torch.Tensor, val_size: int, train_size: int | None):
+    """The same split optlab makes (fixed seed 42): so both loops see the same images."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(42))
+    val, train = order[:val_size], order[val_size:]
+    if train_size:
+        train = train[:train_size]
+    return (images[train], labels[train]), (images[val], labels[val])
+
+
+def bare_loop_time(model_fn: Callable[[], torch.nn.Module], train, val, mean, std, batch: int, epochs: int,
+                   device: str) -> float:
+    torch.manual_seed(1)
+    model = model_fn().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    (x_train, y_train), (x_val, y_val) = [(x.to(device), y.to(device)) for x, y in (train, val)]
+
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255 - mean_t) / std_t
+
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(y_train), device=device).split(batch):
+            loss = F.cross_entropy(model(normalise(x_train[idx])), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            for start_i in range(0, len(y_val), 1024):
+                F.cross_entropy(model(normalise(x_val[start_i:start_i + 1024])), y_val[start_i:start_i + 1024])
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def bare_marginal(*args) -> float:
+    return (bare_loop_time(*args, epochs=3) - bare_loop_time(*args, epochs=1)) / 2
+
+
+# ---- the course students' loop: torchvision dataset + PIL transforms + DataLoader -----------------------------------
+
+
+def pil_loop_epoch(root: str, verify: bool, batch: int, val_size: int) -> float:
+    """One epoch of the torchvision+PIL loop (its per-epoch cost is decoding, which start-up does not change)."""
+    import torchvision.transforms as T
+    from torch.utils.data import DataLoader, Subset
+
+    from optlab.sources import _UncheckedCIFAR10
+    from torchvision.datasets import CIFAR10
+
+    dataset_class = CIFAR10 if verify else _UncheckedCIFAR10
+    transform = T.Compose([T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
+    dataset = dataset_class(root, train=True, transform=transform)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(42))
+    train, val = Subset(dataset, order[val_size:].tolist()), Subset(dataset, order[:val_size].tolist())
+    torch.manual_seed(1)
+    model = CifarNet((3, 32, 32), 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    start = time.perf_counter()
+    model.train()
+    for images, labels in DataLoader(train, batch_size=batch, shuffle=True):
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        for images, labels in DataLoader(val, batch_size=1024):
+            F.cross_entropy(model(images), labels)
+    return time.perf_counter() - start
+
+
+# ---- optlab, as a user runs it ------------------------------------------------------------------------------------
+
+
+def optlab_run(overrides: list[str], env: dict[str, str] | None = None) -> tuple[float, Path]:
+    """Wall time of `python -m optlab.train OVERRIDES` and its run folder."""
+    run_dir = Path(tempfile.mkdtemp(prefix="optlab-bench-"))
+    command = [sys.executable, "-m", "optlab.train", *overrides, f"hydra.run.dir={run_dir}"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'scripts'}", **(env or {})})
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"bench: optlab failed ({' '.join(overrides)}):\n{result.stderr[-3000:]}")
+    return elapsed, run_dir
+
+
+def optlab_marginal(overrides: list[str]) -> float:
+    one, _ = optlab_run([*overrides, "trainer.max_epochs=1"])
+    three, _ = optlab_run([*overrides, "trainer.max_epochs=3"])
+    return (three - one) / 2
+
+
+def median_of(repeats: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(repeats))
+
+
+# ---- the parts -------------------------------------------------------------------------------------------------------
+
+
+def bench_cifar(args: argparse.Namespace) -> None:
+    print(f"CIFAR-10, course CNN, SGD momentum, 45k train + 5k val, device {args.device}", flush=True)
+    splits = CIFAR10Source(args.root, download=False, verify=args.verify).load()
+    train, val = split(splits.train_images, splits.train_labels, 5000, None)
+    data = ["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}", "optimizer=momentum",
+            "model=cifar_net", f"device={'gpu' if args.device == 'cuda' else 'cpu'}"]
+    ratios = {128: 1.10, 32: 1.25}
+    for batch in args.batch_sizes:
+        bare = median_of(args.repeats, lambda: bare_marginal(lambda: CifarNet((3, 32, 32), 10), train, val,
+                                                            CIFAR_MEAN, CIFAR_STD, batch, args.device))
+        ours = median_of(args.repeats, lambda: optlab_marginal([*data, f"data.batch_size={batch}"]))
+        print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {ours:.2f} s/epoch", flush=True)
+        check(f"optlab / bare loop, batch {batch}", ours / bare, ratios.get(batch, 1.25))
+        if args.device == "cpu":
+            pil = pil_loop_epoch(args.root, args.verify, batch, 5000)
+            print(f"  batch {batch}: torchvision+PIL DataLoader loop {pil:.2f} s/epoch", flush=True)
+            check(f"PIL loop / optlab, batch {batch}", pil / ours, 3.5, higher_is_better=True)
+    batch = args.batch_sizes[0]
+    plain = optlab_marginal([*data, f"data.batch_size={batch}"])
+    augmented = optlab_marginal([*data, f"data.batch_size={batch}", "data.augment=true"])
+    no_val = optlab_marginal([*data, f"data.batch_size={batch}", "trainer.limit_val_batches=0"])
+    print(f"  batch {batch}: augment on {augmented:.2f} s, off {plain:.2f} s; without validation {no_val:.2f} s",
+          flush=True)
+    check("augmentation on / off", augmented / plain, 1.10)
+    check("validation share of an epoch", max(plain - no_val, 0.0) / plain, 0.10)
+
+
+def bench_fashion(args: argparse.Namespace) -> None:
+    print(f"Fashion-MNIST, mnist_net, SGD momentum, {args.fashion_train_size} train + 5k val", flush=True)
+    splits = IDXSource("fashion_mnist", args.fashion_root, download=False, verify=True).load()
+    train, val = split(splits.train_images, splits.train_labels, 5000, args.fashion_train_size)
+    batch = 128
+    bare = median_of(args.repeats, lambda: bare_marginal(lambda: MnistNet((1, 28, 28), 10, 0.25), train, val,
+                                                        FASHION_MEAN, FASHION_STD, batch, args.device))
+    ours = median_of(args.repeats, lambda: optlab_marginal([
+        "data=fashion_mnist", f"data.root={args.fashion_root}", f"data.train_size={args.fashion_train_size}",
+        "model=mnist_net", "optimizer=momentum", f"data.batch_size={batch}"]))
+    print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {ours:.2f} s/epoch", flush=True)
+    check("Fashion-MNIST optlab / bare loop", ours / bare, 1.05)
+
+
+def bench_startup(args: argparse.Namespace) -> None:
+    """First training step after launch (data already on disk) and the peak memory of one full CIFAR-10 run."""
+    print("Start-up and memory, CIFAR-10, one epoch", flush=True)
+    stamp = Path(tempfile.mkdtemp()) / "first_step"
+    launched = time.time()
+    optlab_run(["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}",
+                "trainer.max_epochs=1", "+callbacks.first_step._target_=bench_callbacks.FirstStepStamp",
+                f"+callbacks.first_step.path={stamp}"])
+    first_step = float(stamp.read_text()) - launched
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
+    print(f"  first training step {first_step:.2f} s after launch; peak RSS of a run {peak_gb:.2f} GB", flush=True)
+    check("seconds to the first training step", first_step, 5.0)
+    check("peak memory of one CIFAR-10 run (GB)", peak_gb, 1.5)
+
+
+def bench_sweep(args: argparse.Namespace) -> None:
+    """An 8-run sweep, one job at a time (torch's threads) against 2 parallel jobs of 1 thread each."""
+    print("Sweep of 8 runs: basic launcher vs joblib (2 jobs x 1 thread)", flush=True)
+    sweep = ["-m", "optimizer=sgd,momentum,nesterov,adam,adamw,rmsprop,adagrad,lion", "data=cifar10",
+             f"data.root={args.root}", f"data.verify={str(args.verify).lower()}", "data.train_size=10000",
+             "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "report.enabled=false"]
+    timings, metrics = {}, {}
+    for name, extra in (("basic", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "torch_threads=1"])):
+        folder = Path(tempfile.mkdtemp(prefix=f"optlab-sweep-{name}-"))
+        start = time.perf_counter()
+        optlab_run([*sweep, *extra, f"hydra.sweep.dir={folder}"])
+        timings[name] = time.perf_counter() - start
+        metrics[name] = {p.parent.name: json.loads(p.read_text())["val_loss"] for p in folder.glob("*/summary.json")}
+    worst = max(abs(metrics["basic"][k] - metrics["joblib"][k]) for k in metrics["basic"])
+    print(f"  basic {timings['basic']:.1f} s, joblib {timings['joblib']:.1f} s; "
+          f"largest val_loss difference {worst:.2e} (thread count changes float summation order)", flush=True)
+    check("sweep speed-up, joblib over basic", timings["basic"] / timings["joblib"], 1.4, higher_is_better=True)
+    check("same results: largest |val_loss difference|", worst, 1e-3)
+
+
+PARTS = {"cifar": bench_cifar, "fashion": bench_fashion, "startup": bench_startup, "sweep": bench_sweep}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="data", help="data.root of CIFAR-10 (cifar-10-batches-py/)")
+    parser.add_argument("--verify", default="true", choices=("true", "false"), help="data.verify for CIFAR-10")
+    parser.add_argument("--fashion-root", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--fashion-train-size", type=int, default=20000)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 32])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--repeats", type=int, default=1, help="median of this many measurements per figure")
+    parser.add_argument("--only", nargs="+", choices=sorted(PARTS), default=list(PARTS))
+    args = parser.parse_args()
+    args.verify = args.verify == "true"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores", flush=True)
+    for part in args.only:
+        PARTS[part](args)
+    missed = [what for what, _, _, met in results if not met]
+    print(f"\n{len(results) - len(missed)} of {len(results)} targets met" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
