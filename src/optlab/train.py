@@ -104,6 +104,7 @@ def train(cfg: DictConfig) -> RunSummary:
         log.warning("diverged: %s", diverged)
     except SystemExit:  # Ctrl-C (Lightning exits) or SIGTERM: keep what is known, then stop
         summary.status, summary.reason = "interrupted", "stopped by a signal; resume=true continues it"
+        _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
         _finish(summary, output_dir, trainer.is_global_zero)
         raise SystemExit(f"optlab: interrupted; continue with resume=true and hydra.run.dir={output_dir}") from None
     else:
