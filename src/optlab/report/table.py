@@ -63,7 +63,8 @@ def summarise(groups: dict[str, list[Run]], target: float, sort_by: str) -> pd.D
     rows = [_row(label, runs, target) for label, runs in groups.items()]
     table = pd.DataFrame(rows)
     ascending = sort_by not in DESCENDING
-    return table.sort_values(sort_by, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
+    keys = [sort_by, "seconds_to_target"] if sort_by == "epochs_to_target" else [sort_by]  # ties: faster in seconds
+    return table.sort_values(keys, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
 
 
 def _row(label: str, runs: list[Run], target: float) -> dict[str, object]:

@@ -75,8 +75,8 @@ def render_markdown(table: pd.DataFrame, target: float, title: str, drawn: list[
             row.group, str(row.runs), row.status, _num(row.train_loss, "{:.3f}"), _num(row.val_loss, "{:.3f}"),
             _num(row.best_val_acc, "{:.2%}"),
             f"{row.test_acc:.2%} ± {row.test_acc_std:.2%}" if math.isfinite(row.test_acc) else "—",
-            _never(row.epochs_to_target, "{:.1f}", row.reached_target),
-            _never(row.seconds_to_target, "{:.1f}", row.reached_target),
+            _never(row.epochs_to_target, "{:.1f}", row.reached_target, row.status),
+            _never(row.seconds_to_target, "{:.1f}", row.reached_target, row.status),
             _num(row.epoch_time_s, "{:.2f}"),
             _num(row.optimizer_state_bytes / 2**10, "{:,.0f} KiB"),
         ]
@@ -90,8 +90,9 @@ def _num(value: float, fmt: str) -> str:
     return fmt.format(value) if isinstance(value, float) and math.isfinite(value) else "—"
 
 
-def _never(value: float, fmt: str, reached: str) -> str:
+def _never(value: float, fmt: str, reached: str, status: str) -> str:
+    """"never" for groups that trained and missed the target; "—" for groups that never trained."""
     if not math.isfinite(value):
-        return "never"
+        return "never" if ("ok" in status or "diverged" in status) else "—"
     done, total = reached.split("/")
     return fmt.format(value) + ("" if done == total else f" ({reached})")
