@@ -56,8 +56,8 @@ def split(images: torch.Tensor, labels: torch.Tensor, val_size: int, train_size:
     return (images[train], labels[train]), (images[val], labels[val])
 
 
-def bare_loop_time(model_fn: Callable[[], torch.nn.Module], train, val, mean, std, batch: int, epochs: int,
-                   device: str) -> float:
+def bare_loop_time(model_fn: Callable[[], torch.nn.Module], train, val, mean, std, batch: int, device: str,
+                   epochs: int) -> float:
     torch.manual_seed(1)
     model = model_fn().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
