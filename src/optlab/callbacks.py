@@ -9,6 +9,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from optlab.seeding import epoch_seed
+
 
 class EpochTimer(pl.Callback):
     """Logs `time/epoch_s` (one epoch, validation included) and `time/elapsed_s` (since training started).
@@ -95,4 +97,4 @@ class ReseedEachEpoch(pl.Callback):
     ) -> None:
         # Not on_train_epoch_start: Lightning skips that hook for the first epoch after an epoch-end resume.
         if batch_idx == 0:
-            torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch)
+            torch.manual_seed(epoch_seed(self.seed, trainer.current_epoch))

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from optlab.augment import random_crop, random_hflip
+from optlab.seeding import epoch_seed
 from optlab.sources import DataError, Splits
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class ShardedBatches(Sampler[torch.Tensor]):
 
     def _indices(self) -> torch.Tensor:
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             order = torch.randperm(self.size, generator=generator)
         else:
             order = torch.arange(self.size)
@@ -194,7 +195,7 @@ class ImageDataModule(pl.LightningDataModule):
         """A generator seeded from (seed, epoch): an epoch's augmentation is the same whether or not the run was
         resumed, whatever else drew random numbers before it."""
         if self.augment_generator is None or self.augment_generator[0] != epoch:
-            generator = torch.Generator(device=device).manual_seed(self.shuffle_seed * 1_000_003 + epoch)
+            generator = torch.Generator(device=device).manual_seed(epoch_seed(self.shuffle_seed, epoch))
             self.augment_generator = (epoch, generator)
         return self.augment_generator[1]
 
@@ -206,8 +207,9 @@ class ImageDataModule(pl.LightningDataModule):
             images = random_crop(images, self.crop_padding, generator)
             if self.hflip:
                 images = random_hflip(images, generator)
-        scale, shift = self.scale.to(images.device), self.shift.to(images.device)
-        images = images.float().mul_(scale).sub_(shift)
+        if self.scale.device != images.device:  # once per device, not once per batch
+            self.scale, self.shift = self.scale.to(images.device), self.shift.to(images.device)
+        images = images.float().mul_(self.scale).sub_(self.shift)
         if self.trainer is not None:
             images = self.trainer.precision_plugin.convert_input(images)
         return images, labels
