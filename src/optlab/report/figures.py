@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -39,11 +39,11 @@ def _band(stack: pd.DataFrame, band: str) -> tuple[pd.Series, pd.Series, pd.Seri
 
 
 def _use_log_scale(ax: plt.Axes) -> None:
-    """Log y with plain tick labels (0.3, 1, 2) rather than 3x10^-1."""
+    """Log y with plain tick labels (0.3, 1, 2) rather than 3x10^-1; LogFormatter labels the minor ticks only
+    while the axis spans few decades, so wide axes do not pile labels on top of each other."""
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
+    ax.yaxis.set_major_formatter(LogFormatter())
+    ax.yaxis.set_minor_formatter(LogFormatter())
     ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
