@@ -111,3 +111,21 @@ def test_interrupted_run_resumes_to_the_same_numbers(make_cfg, tmp_path: Path) -
         assert getattr(resumed, key) == pytest.approx(getattr(straight, key), rel=1e-5, abs=1e-6), key
     again = train(make_cfg("trainer.max_epochs=4", "resume=true", output_dir=folder))
     assert again == resumed  # finished runs are skipped, their summary kept
+
+
+def test_train_loss_logged_at_every_nth_step_and_epoch_mean_weighted_by_batch_size(make_cfg, tmp_path: Path) -> None:
+    """The step loss is logged only on the steps loggers write; the epoch mean is kept outside self.log."""
+    # digits: 1,200 training images in batches of 64 -> 19 steps per epoch, the last one of 48 images.
+    every_step = train(make_cfg("data=digits", "trainer.max_epochs=1", output_dir=tmp_path / "every"))
+    scalars = SummaryReader(str(tmp_path / "every")).scalars
+    steps = scalars[scalars.tag == "train/loss_step"]
+    assert steps["step"].tolist() == list(range(19))
+    sizes = torch.tensor([64.0] * 18 + [48.0])
+    weighted_mean = float((torch.tensor(steps["value"].tolist()) * sizes).sum() / sizes.sum())
+    assert every_step.train_loss == pytest.approx(weighted_mean, rel=1e-5)
+
+    every_seventh = train(make_cfg("data=digits", "trainer.max_epochs=2", "trainer.log_every_n_steps=7",
+                                   output_dir=tmp_path / "seventh"))
+    scalars = SummaryReader(str(tmp_path / "seventh")).scalars
+    assert scalars[scalars.tag == "train/loss_step"]["step"].tolist() == [6, 13, 20, 27, 34]
+    assert len(scalars[scalars.tag == "train/loss_epoch"]) == 2 and math.isfinite(every_seventh.train_loss)
