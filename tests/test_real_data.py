@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SHARED_DATASETS
 from optlab.sources import CIFAR10Source, IDXSource
-from optlab.train import train
+from optlab.job import train
 
 MNIST_GZ = SHARED_DATASETS / "mnist"
 FASHION_GZ = Path("/usr/share/datasets/fashion-mnist")

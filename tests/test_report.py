@@ -12,7 +12,7 @@ import pytest
 
 from optlab.report import ReportOptions, write_report
 from optlab.report.runs import load_runs
-from optlab.train import train
+from optlab.job import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -13,7 +13,7 @@ from tbparse import SummaryReader
 
 from conftest import OPTIMIZERS, SCHEDULERS
 from optlab.checks import ConfigError
-from optlab.train import build_model, train
+from optlab.job import build_model, train
 
 
 def read_summary(folder: Path) -> dict:
@@ -129,3 +129,13 @@ def test_train_loss_logged_at_every_nth_step_and_epoch_mean_weighted_by_batch_si
     scalars = SummaryReader(str(tmp_path / "seventh")).scalars
     assert scalars[scalars.tag == "train/loss_step"]["step"].tolist() == [6, 13, 20, 27, 34]
     assert len(scalars[scalars.tag == "train/loss_epoch"]) == 2 and math.isfinite(every_seventh.train_loss)
+
+
+def test_epoch_and_validation_times_are_measured_per_epoch(make_cfg, tmp_path: Path) -> None:
+    summary = train(make_cfg("data=digits", "trainer.max_epochs=2", output_dir=tmp_path / "with_val"))
+    assert 0 < summary.val_time_s < summary.epoch_time_s
+    scalars = SummaryReader(str(tmp_path / "with_val")).scalars
+    assert len(scalars[scalars.tag == "time/val_s"]) == 2 and len(scalars[scalars.tag == "time/epoch_s"]) == 2
+
+    no_val = train(make_cfg("data=digits", "trainer.limit_val_batches=0", output_dir=tmp_path / "no_val"))
+    assert no_val.val_time_s == 0 and no_val.epoch_time_s > 0

@@ -8,45 +8,71 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 
 from optlab.seeding import epoch_seed
 
 
 class EpochTimer(pl.Callback):
-    """Logs `time/epoch_s` (one epoch, validation included) and `time/elapsed_s` (since training started).
+    """Logs `time/epoch_s` (one epoch, validation included), `time/val_s` (its validation) and `time/elapsed_s`
+    (since training started).
 
     The report plots loss against elapsed seconds: optimizers differ in cost per step, so epochs alone mislead.
+    The validation time is measured apart so that its share of an epoch needs no second run to estimate.
     """
 
     def __init__(self) -> None:
         self.fit_start = 0.0
         self.elapsed_before_resume = 0.0
         self.epoch_start = 0.0
+        self.val_start = 0.0
+        self.val_time = 0.0  # validation seconds within the current epoch
         self.epoch_times: list[float] = []
+        self.val_times: list[float] = []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.fit_start = time.perf_counter() - self.elapsed_before_resume
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
+        self.val_time = 0.0
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.val_start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:  # not a separate trainer.validate()
+            self.val_time += time.perf_counter() - self.val_start
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         now = time.perf_counter()
         self.epoch_times.append(now - self.epoch_start)
-        pl_module.log("time/epoch_s", now - self.epoch_start, on_epoch=True, sync_dist=False, rank_zero_only=True)
-        pl_module.log("time/elapsed_s", now - self.fit_start, on_epoch=True, sync_dist=False, rank_zero_only=True)
+        self.val_times.append(self.val_time)
+        for name, seconds in (("epoch_s", now - self.epoch_start), ("val_s", self.val_time),
+                              ("elapsed_s", now - self.fit_start)):
+            pl_module.log(f"time/{name}", seconds, on_epoch=True, sync_dist=False, rank_zero_only=True)
 
     @property
     def mean_epoch_time(self) -> float:
-        return sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times else math.nan
+        return _mean(self.epoch_times)
+
+    @property
+    def mean_val_time(self) -> float:
+        return _mean(self.val_times)
 
     def state_dict(self) -> dict[str, Any]:
         """Kept in checkpoints so a resumed run reports the time of all its epochs, not only the last ones."""
-        return {"epoch_times": self.epoch_times, "elapsed": time.perf_counter() - self.fit_start}
+        return {"epoch_times": self.epoch_times, "val_times": self.val_times,
+                "elapsed": time.perf_counter() - self.fit_start}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epoch_times = list(state_dict["epoch_times"])
+        self.val_times = list(state_dict.get("val_times", []))
         self.elapsed_before_resume = state_dict["elapsed"]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
 
 
 class Diverged(RuntimeError):

@@ -35,6 +35,7 @@ class RunSummary:
     test_loss: float = math.nan
     test_acc: float = math.nan
     epoch_time_s: float = math.nan
+    val_time_s: float = math.nan  # of which validation
     train_time_s: float = math.nan
     params: int = 0
     optimizer_state_bytes: int = 0

@@ -1,207 +1,26 @@
-"""Train one CNN with one optimizer: `python -m optlab.train [overrides]`, or a sweep with `-m`.
+"""The command line: `python -m optlab.train [overrides]` for one run, `-m` for a sweep (see conf/train.yaml).
 
-Reads top to bottom: checks -> seed -> data -> model (weights depend on the seed only) -> optimizer ->
-callbacks and loggers -> trainer -> fit -> test -> summary.json. A run that diverges, cannot run (SparseAdam on
-a CNN) or fails is recorded with its status and reason; the sweep goes on.
+Only Hydra is imported here; torch and Lightning (about 6 s of imports on a 2-core CPU) are imported when a job
+starts. A sweep's launcher process then never pays for them: with the joblib launcher it only hands jobs to its
+workers, and a config error still fails at once.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import os
 import sys
-import time
-import warnings
-from pathlib import Path
-from typing import Any
 
 import hydra
-import lightning.pytorch as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
-
-from optlab.callbacks import Diverged, EpochTimer
-from optlab.checks import ConfigError, check_config
-from optlab.module import Classifier, SchedulerSpec
-from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
-from optlab.sources import DataError
-from optlab.summary import FINISHED, RunSummary
-
-log = logging.getLogger(__name__)
-
-# The data lives in memory and batches are tensor slices: worker processes would only add start-up time.
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
-def chosen_options() -> dict[str, str]:
-    """The config group choices of this run (file names: optimizer=adamw -> "adamw")."""
-    return dict(HydraConfig.get().runtime.choices)
-
-
-def start_summary(cfg: DictConfig) -> RunSummary:
-    choices = chosen_options()
-    return RunSummary(
-        optimizer=choices["optimizer"],
-        data=choices["data"],
-        model=choices["model"],
-        scheduler=choices["scheduler"],
-        precision=str(cfg.trainer.precision),
-        seed=int(cfg.seed),
-        lr=cfg.optimizer.get("lr"),
-    )
-
-
-def train(cfg: DictConfig) -> RunSummary:
-    """Run one configured training job and return its summary (also written to the run folder)."""
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    previous = RunSummary.read(output_dir) if cfg.resume else None
-    if previous is not None and previous.status in FINISHED:
-        log.info("resume: %s already finished (%s), skipped", output_dir, previous.status)
-        return previous
-
-    summary = start_summary(cfg)
-    check_config(cfg, summary.optimizer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-
-    model = build_model(cfg, datamodule)
-    summary.params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    optimizer_factory = instantiate(cfg.optimizer)
-    probe = optimizer_factory(params=model.parameters())  # state is created lazily: this costs nothing
-    summary.param_assignment = parameter_assignment(probe, model)
-    skip_reason = unsupported_reason(probe, model)
-    if skip_reason:
-        summary.status, summary.reason = "skipped", skip_reason
-        log.warning("skipped: %s", skip_reason)
-        return _finish(summary, output_dir, is_global_zero=True)
-
-    module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")))
-    callbacks = build_callbacks(cfg)
-    loggers = [instantiate(node) for node in cfg.logger.values()]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
-
-    checkpoint = output_dir / "checkpoints" / "last.ckpt"
-    resume_from = str(checkpoint) if cfg.resume and checkpoint.is_file() else None
-    if resume_from:
-        log.info("resume: continuing from %s", resume_from)
-    started = time.perf_counter()
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
-    except Diverged as diverged:
-        summary.status, summary.reason = "diverged", str(diverged)
-        summary.diverged_step, summary.diverged_epoch = diverged.step, diverged.epoch
-        log.warning("diverged: %s", diverged)
-    except SystemExit:  # Ctrl-C (Lightning exits) or SIGTERM: keep what is known, then stop
-        summary.status, summary.reason = "interrupted", "stopped by a signal; resume=true continues it"
-        _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
-        _finish(summary, output_dir, trainer.is_global_zero)
-        raise SystemExit(f"optlab: interrupted; continue with resume=true and hydra.run.dir={output_dir}") from None
-    else:
-        summary.status = "ok"
-    summary.train_time_s = time.perf_counter() - started
-    _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
-
-    if summary.status == "ok" and cfg.test:
-        results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-        summary.test_loss, summary.test_acc = results["test/loss"], results["test/acc"]
-    _log_hparams(trainer, cfg, summary)
-    return _finish(summary, output_dir, trainer.is_global_zero)
-
-
-def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> torch.nn.Module:
-    """The model's initial weights depend on the seed only: every optimizer of a seed starts from the same point."""
-    torch.manual_seed(cfg.seed)
-    return instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
-
-
-def build_callbacks(cfg: DictConfig) -> dict[str, pl.Callback]:
-    """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both)."""
-    callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
-    if cfg.trainer.enable_progress_bar:
-        return callbacks
-    return {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
-
-
-def _record_training(summary: RunSummary, trainer: pl.Trainer, module: Classifier, timer: Any) -> None:
-    metrics = trainer.callback_metrics
-    summary.epochs = trainer.current_epoch
-    summary.train_loss = _metric(metrics, "train/loss_epoch")
-    summary.val_loss = _metric(metrics, "val/loss")
-    summary.val_acc = _metric(metrics, "val/acc")
-    summary.best_val_acc = module.best_val_acc
-    summary.epoch_time_s = timer.mean_epoch_time if isinstance(timer, EpochTimer) else math.nan
-    if trainer.optimizers:
-        summary.optimizer_state_bytes = state_bytes(trainer.optimizers[0])
-
-
-def _metric(metrics: dict[str, torch.Tensor], name: str) -> float:
-    return float(metrics[name]) if name in metrics else math.nan
-
-
-def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: RunSummary) -> None:
-    """One entry in TensorBoard's HPARAMS tab per run: the choices and optimizer settings against the results."""
-    params: dict[str, Any] = {
-        "optimizer": summary.optimizer, "data": summary.data, "model": summary.model,
-        "scheduler": summary.scheduler, "precision": summary.precision, "seed": summary.seed,
-        "batch_size": cfg.data.batch_size, "max_epochs": cfg.trainer.max_epochs, "status": summary.status,
-    }
-    for key, value in OmegaConf.to_container(cfg.optimizer, resolve=True).items():
-        if not key.startswith("_") and isinstance(value, (int, float, str, bool)):
-            params[f"optimizer.{key}"] = value
-    results = {
-        "hparams/val_acc": summary.val_acc, "hparams/best_val_acc": summary.best_val_acc,
-        "hparams/val_loss": summary.val_loss, "hparams/test_acc": summary.test_acc,
-    }
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, {k: v for k, v in results.items() if math.isfinite(v)})
-
-
-def _finish(summary: RunSummary, output_dir: Path, is_global_zero: bool) -> RunSummary:
-    if is_global_zero:  # under DDP every process runs train(); one summary is enough
-        path = summary.write(output_dir)
-        log.info("%s: %s (val_acc %.4f, test_acc %.4f) -> %s", summary.optimizer, summary.status,
-                 summary.val_acc, summary.test_acc, path)
-    return summary
-
-
-def run_job(cfg: DictConfig) -> RunSummary:
-    """train(), turning any failure into a `failed` summary so that one bad job does not end a sweep."""
-    try:
-        return train(cfg)
-    except (ConfigError, DataError) as error:
-        summary = _failed(cfg, str(error))
-        log.error("%s", error)
-        return summary
-    except Exception as error:  # recorded, with the traceback in the job's log file
-        log.exception("run failed")
-        return _failed(cfg, f"{type(error).__name__}: {error}".splitlines()[0])
-
-
-def _failed(cfg: DictConfig, reason: str) -> RunSummary:
-    summary = start_summary(cfg)
-    summary.status, summary.reason = "failed", reason
-    return _finish(summary, Path(HydraConfig.get().runtime.output_dir), is_global_zero=_is_global_zero())
-
-
-def _is_global_zero() -> bool:
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
+from omegaconf import DictConfig
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final validation accuracy for Hydra's sweepers."""
+    from optlab.job import run_job, train  # deferred: see the module docstring
+
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         summary = train(cfg)  # let the traceback through, for debugging
     else:
