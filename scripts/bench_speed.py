@@ -7,8 +7,8 @@ measured side by side in one run. Prints a table and the ratios of issue 6, exit
 
 Epoch times are marginal: (time of a 3-epoch run - time of a 1-epoch run) / 2, so start-up (imports, data
 loading, the test pass) cancels out. Every loop validates once per epoch, as optlab does by default.
-With --repeats N each figure is the median of N measurements, the loops taking turns so that a slow spell of
-the machine does not fall on one side only.
+With --repeats N the loops take turns N times and each ratio is the median of the N rounds' ratios, so that a
+slow spell of the machine (seen here: the same loop 30% slower for tens of seconds) falls on both sides of it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
@@ -91,6 +92,64 @@ def bare_marginal(*args) -> float:
     return (bare_loop_time(*args, epochs=3) - bare_loop_time(*args, epochs=1)) / 2
 
 
+# ---- Lightning's own floor: a minimal LightningModule on the same preloaded batches -----------------------------
+
+
+class ShuffledBatches:
+    """The bare loop's batches as an iterable Lightning can train on: a new permutation every epoch."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch: int, shuffle: bool) -> None:
+        self.images, self.labels, self.batch, self.shuffle = images, labels, batch, shuffle
+
+    def __iter__(self):
+        order = torch.randperm(len(self.labels)) if self.shuffle else torch.arange(len(self.labels))
+        for idx in order.split(self.batch):
+            yield self.images[idx], self.labels[idx]
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch)
+
+
+class MinimalModule(pl.LightningModule):
+    """No logging, no callbacks, no progress bar: what Lightning's loop itself costs per step."""
+
+    def __init__(self, model: torch.nn.Module, mean, std) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def _loss(self, batch) -> torch.Tensor:
+        images, labels = batch
+        return F.cross_entropy(self.model((images.float() / 255 - self.mean) / self.std), labels)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._loss(batch)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._loss(batch)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+
+
+def minimal_lightning_time(model_fn: Callable[[], torch.nn.Module], train, val, mean, std, batch: int, device: str,
+                           epochs: int) -> float:
+    torch.manual_seed(1)
+    train, val = [(x.to(device), y.to(device)) for x, y in (train, val)]  # resident, as in the bare loop
+    module = MinimalModule(model_fn(), mean, std)
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="gpu" if device == "cuda" else "cpu", devices=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0)
+    start = time.perf_counter()
+    trainer.fit(module, ShuffledBatches(*train, batch, shuffle=True), ShuffledBatches(*val, 1024, shuffle=False))
+    return time.perf_counter() - start
+
+
+def minimal_lightning_marginal(*args) -> float:
+    return (minimal_lightning_time(*args, epochs=3) - minimal_lightning_time(*args, epochs=1)) / 2
+
+
 # ---- the course students' loop: torchvision dataset + PIL transforms + DataLoader -----------------------------------
 
 
@@ -148,10 +207,12 @@ def optlab_marginal(overrides: list[str]) -> tuple[float, float]:
     return (three - one) / 2, summary["val_time_s"] / summary["epoch_time_s"]
 
 
-def medians_taking_turns(repeats: int, *measures: Callable[[], float]) -> list[float]:
-    """The median of each measure over `repeats` rounds, the measures taking turns within a round."""
-    rounds = [[measure() for measure in measures] for _ in range(repeats)]
-    return [statistics.median(column) for column in zip(*rounds)]
+def paired(repeats: int, what: str, slower: Callable[[], float], faster: Callable[[], float]) -> tuple[float, float, float]:
+    """Medians of two measures taken in turns, and the median of their per-round ratio slower / faster."""
+    rounds = [(slower(), faster()) for _ in range(repeats)]
+    print(f"    {what}, s/epoch per round: " + ", ".join(f"{a:.2f} vs {b:.2f}" for a, b in rounds), flush=True)
+    return (statistics.median(a for a, _ in rounds), statistics.median(b for _, b in rounds),
+            statistics.median(a / b for a, b in rounds))
 
 
 # ---- the parts -------------------------------------------------------------------------------------------------------
@@ -159,12 +220,16 @@ def medians_taking_turns(repeats: int, *measures: Callable[[], float]) -> list[f
 
 def bench_cifar(args: argparse.Namespace) -> None:
     print(f"CIFAR-10, course CNN, SGD momentum, 45k train + 5k val, device {args.device}, "
-          f"median of {args.repeats}", flush=True)
+          f"{args.repeats} rounds", flush=True)
     splits = CIFAR10Source(args.root, download=False, verify=args.verify).load()
     train, val = split(splits.train_images, splits.train_labels, 5000, None)
     data = ["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}", "optimizer=momentum",
             "model=cifar_net", f"device={'gpu' if args.device == 'cuda' else 'cpu'}"]
     ratios = {128: 1.10, 32: 1.25}
+
+    def loop_args(batch: int) -> tuple:
+        return (lambda: CifarNet((3, 32, 32), 10)), train, val, CIFAR_MEAN, CIFAR_STD, batch, args.device
+
     val_shares: list[float] = []  # validation share of each run without augmentation, since the last clear()
 
     def ours(batch: int, augment: bool) -> float:
@@ -174,13 +239,16 @@ def bench_cifar(args: argparse.Namespace) -> None:
         return seconds
 
     for batch in args.batch_sizes:
-        bare, plain = medians_taking_turns(
-            args.repeats,
-            lambda: bare_marginal(lambda: CifarNet((3, 32, 32), 10), train, val, CIFAR_MEAN, CIFAR_STD, batch, args.device),
+        plain, bare, ratio = paired(
+            args.repeats, "optlab vs bare loop",
             lambda: ours(batch, augment=False),
+            lambda: bare_marginal(*loop_args(batch)),
         )
-        print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {plain:.2f} s/epoch", flush=True)
-        check(f"optlab / bare loop, batch {batch}", plain / bare, ratios.get(batch, 1.25))
+        print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {plain:.2f} s/epoch (medians)", flush=True)
+        check(f"optlab / bare loop, batch {batch}", ratio, ratios.get(batch, 1.25))
+        *_, floor = paired(args.repeats, "minimal LightningModule vs bare loop",
+                           lambda: minimal_lightning_marginal(*loop_args(batch)), lambda: bare_marginal(*loop_args(batch)))
+        print(f"  batch {batch}: Lightning's own floor, a minimal LightningModule / bare loop: {floor:.3f}", flush=True)
         if args.device == "cpu":
             pil = pil_loop_epoch(args.root, args.verify, batch, 5000)
             print(f"  batch {batch}: torchvision+PIL DataLoader loop {pil:.2f} s/epoch "
@@ -188,11 +256,12 @@ def bench_cifar(args: argparse.Namespace) -> None:
             check(f"PIL loop / optlab, batch {batch}", pil / plain, 3.5, higher_is_better=True)
     batch = args.batch_sizes[0]
     val_shares.clear()
-    plain, augmented = medians_taking_turns(args.repeats, lambda: ours(batch, False), lambda: ours(batch, True))
+    augmented, plain, ratio = paired(args.repeats, "augmentation on vs off", lambda: ours(batch, True),
+                                     lambda: ours(batch, False))
     share = statistics.median(val_shares)
-    print(f"  batch {batch}: augmentation on {augmented:.2f} s/epoch, off {plain:.2f} s/epoch; "
+    print(f"  batch {batch}: augmentation on {augmented:.2f} s/epoch, off {plain:.2f} s/epoch (medians); "
           f"validation {share:.1%} of an epoch (timed inside the runs)", flush=True)
-    check("augmentation on / off", augmented / plain, 1.10)
+    check("augmentation on / off", ratio, 1.10)
     check("validation share of an epoch", share, 0.10)
 
 
@@ -203,14 +272,14 @@ def bench_fashion(args: argparse.Namespace) -> None:
     batch = 128
     overrides = ["data=fashion_mnist", f"data.root={args.fashion_root}", f"data.train_size={args.fashion_train_size}",
                  "model=mnist_net", "optimizer=momentum", f"data.batch_size={batch}"]
-    bare, ours = medians_taking_turns(
-        args.repeats,
+    ours, bare, ratio = paired(
+        args.repeats, "optlab vs bare loop",
+        lambda: optlab_marginal(overrides)[0],
         lambda: bare_marginal(lambda: MnistNet((1, 28, 28), 10, 0.25), train, val, FASHION_MEAN, FASHION_STD, batch,
                               args.device),
-        lambda: optlab_marginal(overrides)[0],
     )
-    print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {ours:.2f} s/epoch", flush=True)
-    check("Fashion-MNIST optlab / bare loop", ours / bare, 1.05)
+    print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {ours:.2f} s/epoch (medians)", flush=True)
+    check("Fashion-MNIST optlab / bare loop", ratio, 1.05)
 
 
 def import_seconds(module: str) -> float:
@@ -278,7 +347,7 @@ def main() -> int:
     parser.add_argument("--fashion-train-size", type=int, default=20000)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 32])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--repeats", type=int, default=3, help="median of this many measurements per figure")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per ratio (their median is checked)")
     parser.add_argument("--only", nargs="+", choices=sorted(PARTS), default=list(PARTS))
     args = parser.parse_args()
     args.verify = args.verify == "true"
