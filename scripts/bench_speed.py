@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning.pytorch as pl
 import torch
@@ -138,11 +140,15 @@ def minimal_lightning_time(model_fn: Callable[[], torch.nn.Module], train, val, 
     torch.manual_seed(1)
     train, val = [(x.to(device), y.to(device)) for x, y in (train, val)]  # resident, as in the bare loop
     module = MinimalModule(model_fn(), mean, std)
+    for name in ("lightning.pytorch", "lightning.fabric"):  # no "GPU available" lines in the benchmark's table
+        logging.getLogger(name).setLevel(logging.WARNING)
     trainer = pl.Trainer(max_epochs=epochs, accelerator="gpu" if device == "cuda" else "cpu", devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0)
     start = time.perf_counter()
-    trainer.fit(module, ShuffledBatches(*train, batch, shuffle=True), ShuffledBatches(*val, 1024, shuffle=False))
+    with warnings.catch_warnings():  # Lightning's advice on workers and deprecations
+        warnings.simplefilter("ignore")
+        trainer.fit(module, ShuffledBatches(*train, batch, shuffle=True), ShuffledBatches(*val, 1024, shuffle=False))
     return time.perf_counter() - start
 
 
@@ -186,25 +192,34 @@ def pil_loop_epoch(root: str, verify: bool, batch: int, val_size: int) -> float:
 # ---- optlab, as a user runs it ------------------------------------------------------------------------------------
 
 
-def optlab_run(overrides: list[str], env: dict[str, str] | None = None) -> tuple[float, Path]:
-    """Wall time of `python -m optlab.train OVERRIDES` and its run folder."""
+class Run(NamedTuple):
+    seconds: float
+    folder: Path
+    peak_rss_gb: float
+
+
+def optlab_run(overrides: list[str]) -> Run:
+    """Wall time, run folder and peak memory of `python -m optlab.train OVERRIDES`."""
     run_dir = Path(tempfile.mkdtemp(prefix="optlab-bench-"))
     command = [sys.executable, "-m", "optlab.train", *overrides, f"hydra.run.dir={run_dir}"]
+    stderr_path = run_dir.parent / f"{run_dir.name}.stderr"
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'scripts'}", **(env or {})})
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
+                                   env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'scripts'}"})
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, not the maximum over all children
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"bench: optlab failed ({' '.join(overrides)}):\n{result.stderr[-3000:]}")
-    return elapsed, run_dir
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"bench: optlab failed ({' '.join(overrides)}):\n{stderr_path.read_text()[-3000:]}")
+    return Run(elapsed, run_dir, usage.ru_maxrss / 2**20)  # KiB on Linux
 
 
 def optlab_marginal(overrides: list[str]) -> tuple[float, float]:
     """Marginal epoch seconds, and the share of an epoch that validation took (timed inside the 3-epoch run)."""
-    one, _ = optlab_run([*overrides, "trainer.max_epochs=1"])
-    three, run_dir = optlab_run([*overrides, "trainer.max_epochs=3"])
-    summary = json.loads((run_dir / "summary.json").read_text())
-    return (three - one) / 2, summary["val_time_s"] / summary["epoch_time_s"]
+    one = optlab_run([*overrides, "trainer.max_epochs=1"])
+    three = optlab_run([*overrides, "trainer.max_epochs=3"])
+    summary = json.loads((three.folder / "summary.json").read_text())
+    return (three.seconds - one.seconds) / 2, summary["val_time_s"] / summary["epoch_time_s"]
 
 
 def paired(repeats: int, what: str, slower: Callable[[], float], faster: Callable[[], float]) -> tuple[float, float, float]:
@@ -294,11 +309,11 @@ def bench_startup(args: argparse.Namespace) -> None:
     print("Start-up and memory, CIFAR-10, one epoch", flush=True)
     stamp = Path(tempfile.mkdtemp()) / "first_step"
     launched = time.time()
-    optlab_run(["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}",
-                "trainer.max_epochs=1", "+callbacks.first_step._target_=bench_callbacks.FirstStepStamp",
-                f"+callbacks.first_step.path={stamp}"])
+    run = optlab_run(["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}",
+                      "trainer.max_epochs=1", "+callbacks.first_step._target_=bench_callbacks.FirstStepStamp",
+                      f"+callbacks.first_step.path={stamp}"])
     first_step = float(stamp.read_text()) - launched
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
+    peak_gb = run.peak_rss_gb
     floor = import_seconds("lightning.pytorch")
     print(f"  first training step {first_step:.2f} s after launch, of which `import lightning.pytorch` alone takes "
           f"{floor:.2f} s here (torch, torchvision, torchmetrics); peak RSS of a run {peak_gb:.2f} GB", flush=True)
@@ -321,7 +336,7 @@ def bench_sweep(args: argparse.Namespace) -> None:
     timings, metrics = {}, {}
     for name, extra in variants.items():
         folder = Path(tempfile.mkdtemp(prefix="optlab-sweep-"))
-        timings[name], _ = optlab_run([*sweep, *extra, f"hydra.sweep.dir={folder}"])
+        timings[name] = optlab_run([*sweep, *extra, f"hydra.sweep.dir={folder}"]).seconds
         metrics[name] = {p.parent.name: json.loads(p.read_text())["val_loss"] for p in folder.glob("*/summary.json")}
 
     def largest_difference(a: str, b: str) -> float:
