@@ -90,8 +90,9 @@ def bare_loop_time(model_fn: Callable[[], torch.nn.Module], train, val, mean, st
     return time.perf_counter() - start
 
 
-def bare_marginal(*args) -> float:
-    return (bare_loop_time(*args, epochs=3) - bare_loop_time(*args, epochs=1)) / 2
+def marginal(loop_time: Callable[..., float], *args) -> float:
+    """Seconds per epoch without start-up: (3-epoch time - 1-epoch time) / 2."""
+    return (loop_time(*args, epochs=3) - loop_time(*args, epochs=1)) / 2
 
 
 # ---- Lightning's own floor: a minimal LightningModule on the same preloaded batches -----------------------------
@@ -150,10 +151,6 @@ def minimal_lightning_time(model_fn: Callable[[], torch.nn.Module], train, val, 
         warnings.simplefilter("ignore")
         trainer.fit(module, ShuffledBatches(*train, batch, shuffle=True), ShuffledBatches(*val, 1024, shuffle=False))
     return time.perf_counter() - start
-
-
-def minimal_lightning_marginal(*args) -> float:
-    return (minimal_lightning_time(*args, epochs=3) - minimal_lightning_time(*args, epochs=1)) / 2
 
 
 # ---- the course students' loop: torchvision dataset + PIL transforms + DataLoader -----------------------------------
@@ -257,12 +254,13 @@ def bench_cifar(args: argparse.Namespace) -> None:
         plain, bare, ratio = paired(
             args.repeats, "optlab vs bare loop",
             lambda: ours(batch, augment=False),
-            lambda: bare_marginal(*loop_args(batch)),
+            lambda: marginal(bare_loop_time, *loop_args(batch)),
         )
         print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {plain:.2f} s/epoch (medians)", flush=True)
         check(f"optlab / bare loop, batch {batch}", ratio, ratios.get(batch, 1.25))
         *_, floor = paired(args.repeats, "minimal LightningModule vs bare loop",
-                           lambda: minimal_lightning_marginal(*loop_args(batch)), lambda: bare_marginal(*loop_args(batch)))
+                           lambda: marginal(minimal_lightning_time, *loop_args(batch)),
+                           lambda: marginal(bare_loop_time, *loop_args(batch)))
         print(f"  batch {batch}: Lightning's own floor, a minimal LightningModule / bare loop: {floor:.3f}", flush=True)
         if args.device == "cpu":
             pil = pil_loop_epoch(args.root, args.verify, batch, 5000)
@@ -290,8 +288,8 @@ def bench_fashion(args: argparse.Namespace) -> None:
     ours, bare, ratio = paired(
         args.repeats, "optlab vs bare loop",
         lambda: optlab_marginal(overrides)[0],
-        lambda: bare_marginal(lambda: MnistNet((1, 28, 28), 10, 0.25), train, val, FASHION_MEAN, FASHION_STD, batch,
-                              args.device),
+        lambda: marginal(bare_loop_time, lambda: MnistNet((1, 28, 28), 10, 0.25), train, val, FASHION_MEAN,
+                         FASHION_STD, batch, args.device),
     )
     print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {ours:.2f} s/epoch (medians)", flush=True)
     check("Fashion-MNIST optlab / bare loop", ratio, 1.05)

@@ -2,7 +2,8 @@
 
 Only Hydra is imported here; torch and Lightning (about 6 s of imports on a 2-core CPU) are imported when a job
 starts. A sweep's launcher process then never pays for them: with the joblib launcher it only hands jobs to its
-workers, and a config error still fails at once.
+workers, and Hydra's own errors (an unknown option or group) come before any of that. optlab's config checks
+(optlab.checks) run at the start of each job.
 """
 
 from __future__ import annotations
