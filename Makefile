@@ -16,7 +16,7 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
-# Every optimizer on scikit-learn's digits (bundled: no download), 2 seeds; prints the report's paths at the end.
+# Every optimizer on the UCI 8x8 digits (bundled: no download), 2 seeds; prints the report's paths at the end.
 demo: $(INSTALLED)
 	$(BIN)/python -m optlab.train -m $(DEMO_ARGS)
 

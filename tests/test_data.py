@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -161,3 +162,18 @@ def test_digits_are_real_upscaled_and_split_once() -> None:
     splits = DigitsSource(image_size=32, test_size=297, split_seed=42).load()
     assert splits.train_images.shape == (1500, 1, 32, 32) and len(splits.test_labels) == 297
     assert splits.train_images.max() == 255 and set(splits.train_labels.tolist()) == set(range(10))
+
+
+def test_bundled_digits_are_scikit_learns_digits() -> None:
+    """The bundled file decodes to the data of sklearn.datasets.load_digits(): the checksums below are of its images
+    (scaled to 0..255 as DigitsSource does) and labels, taken with scikit-learn 1.x before the file was bundled."""
+    splits = DigitsSource(image_size=8, test_size=297, split_seed=42).load()
+    split_order = torch.randperm(1797, generator=torch.Generator().manual_seed(42))
+    taken = torch.cat([split_order[297:], split_order[:297]])  # train, then test, as load() returns them
+    images, labels = torch.empty(1797, 1, 8, 8, dtype=torch.uint8), torch.empty(1797, dtype=torch.long)
+    images[taken] = torch.cat([splits.train_images, splits.test_images])
+    labels[taken] = torch.cat([splits.train_labels, splits.test_labels])
+    assert hashlib.sha256(images.numpy().tobytes()).hexdigest() == (
+        "b41ca9fd335466eee997366c2e6f6bbe0a1b4582afe091fc4eba35f4a254182f")
+    assert hashlib.sha256(labels.numpy().tobytes()).hexdigest() == (
+        "a3c91c262eddcf7ba8f0e37507c30284493c9b20412ffe4af30d536401f7ba21")
