@@ -328,15 +328,21 @@ def bench_startup(args: argparse.Namespace) -> None:
 
 
 def bench_sweep(args: argparse.Namespace) -> None:
-    """An 8-run sweep: one job at a time (torch's default threads) against 2 parallel jobs of 1 thread each.
+    """An 8-run sweep per batch size: one job at a time (torch's default threads) against 2 parallel jobs of 1 thread.
 
     Same results: the launcher must not change a run's numbers, so joblib's runs are compared with the basic
     launcher's at the same thread count (1); the default-thread runs differ in float summation order.
     """
-    print("Sweep of 8 runs: basic launcher vs joblib (2 jobs x 1 thread)", flush=True)
+    for batch in args.batch_sizes:
+        sweep_at_batch(args, batch)
+
+
+def sweep_at_batch(args: argparse.Namespace, batch: int) -> None:
+    print(f"Sweep of 8 runs, batch {batch}: basic launcher vs joblib (2 jobs x 1 thread)", flush=True)
     sweep = ["-m", "optimizer=sgd,momentum,nesterov,adam,adamw,rmsprop,adagrad,lion", "data=cifar10",
              f"data.root={args.root}", f"data.verify={str(args.verify).lower()}", "data.train_size=10000",
-             "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "report.enabled=false"]
+             f"data.batch_size={batch}", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+             "report.enabled=false"]
     variants = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "torch_threads=1"],
                 "basic, 1 thread": ["torch_threads=1"]}
     timings, metrics = {}, {}
@@ -352,9 +358,10 @@ def bench_sweep(args: argparse.Namespace) -> None:
           f"{timings['basic, 1 thread']:.1f} s; largest val_loss difference joblib vs basic at 1 thread "
           f"{largest_difference('joblib', 'basic, 1 thread'):.2e}, 1 vs {torch.get_num_threads()} threads "
           f"{largest_difference('joblib', 'basic'):.2e}", flush=True)
-    check("sweep speed-up, joblib over basic", timings["basic"] / timings["joblib"], 1.4, higher_is_better=True)
-    check("same results, joblib vs basic: largest |val_loss difference|", largest_difference("joblib", "basic, 1 thread"),
-          1e-6)
+    check(f"sweep speed-up, joblib over basic, batch {batch}", timings["basic"] / timings["joblib"], 1.4,
+          higher_is_better=True)
+    check(f"same results, joblib vs basic, batch {batch}: largest |val_loss difference|",
+          largest_difference("joblib", "basic, 1 thread"), 1e-6)
 
 
 PARTS = {"cifar": bench_cifar, "fashion": bench_fashion, "startup": bench_startup, "sweep": bench_sweep}
