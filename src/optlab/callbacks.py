@@ -1,13 +1,16 @@
-"""Lightning callbacks that optlab adds: epoch timing and divergence detection."""
+"""Lightning callbacks that optlab adds: epoch timing, divergence detection, per-epoch reseeding, and a
+checkpoint callback that is cheaper to call."""
 
 from __future__ import annotations
 
 import math
 import time
+from functools import cached_property
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from optlab.seeding import epoch_seed
@@ -124,3 +127,16 @@ class ReseedEachEpoch(pl.Callback):
         # Not on_train_epoch_start: Lightning skips that hook for the first epoch after an epoch-end resume.
         if batch_idx == 0:
             torch.manual_seed(epoch_seed(self.seed, trainer.current_epoch))
+
+
+class EpochCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint with its state_key computed once.
+
+    Lightning names a profiler section after every callback on every hook call, six hooks per training step, and
+    ModelCheckpoint.state_key formats its settings into that name each time (about 1% of a batch-32 step of the
+    course CNN on a 2-core CPU). The settings it is made of are fixed once the callback is built.
+    """
+
+    @cached_property
+    def state_key(self) -> str:
+        return super().state_key
