@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from optlab.augment import random_crop, random_hflip
+from optlab.augment import random_crop_and_flip
 from optlab.data import ImageDataModule, ShardedBatches
 from optlab.sources import CIFAR10Source, DataError, DigitsSource, IDXSource, SyntheticSource, read_idx
 
@@ -71,9 +71,9 @@ def test_normalisation_matches_the_formula() -> None:
 def test_random_crop_moves_content_and_keeps_shape() -> None:
     torch.manual_seed(0)
     images = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6).to(torch.uint8)
-    assert torch.equal(random_crop(images, 0), images)
-    cropped = random_crop(images, 2)
-    assert cropped.shape == images.shape and cropped.dtype == torch.uint8
+    assert torch.equal(random_crop_and_flip(images, 0, hflip=False), images)
+    cropped = random_crop_and_flip(images, 2, hflip=False)
+    assert cropped.shape == images.shape and cropped.dtype == torch.uint8 and cropped.is_contiguous()
     # Each crop is a window of the zero-padded image: find it.
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     for i in range(2):
@@ -84,10 +84,20 @@ def test_random_crop_moves_content_and_keeps_shape() -> None:
 def test_hflip_mirrors_some_images_only() -> None:
     torch.manual_seed(0)
     images = torch.rand(64, 1, 2, 3)
-    flipped = random_hflip(images)
+    flipped = random_crop_and_flip(images, 0, hflip=True)
     mirrored = [torch.equal(flipped[i], images[i].flip(2)) for i in range(64)]
     kept = [torch.equal(flipped[i], images[i]) for i in range(64)]
     assert all(m or k for m, k in zip(mirrored, kept)) and 10 < sum(mirrored) < 54
+
+
+def test_crop_and_flip_together_are_a_crop_then_a_flip_of_the_same_draws() -> None:
+    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    both = random_crop_and_flip(images, 2, hflip=True, generator=torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)
+    cropped = random_crop_and_flip(images, 2, hflip=False, generator=generator)
+    flips = torch.rand(16, generator=generator) < 0.5  # the draw that comes after the crop's
+    expected = torch.where(flips.view(-1, 1, 1, 1), cropped.flip(3), cropped)
+    assert torch.equal(both, expected)
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

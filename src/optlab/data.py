@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from optlab.augment import random_crop, random_hflip
+from optlab.augment import random_crop_and_flip
 from optlab.seeding import epoch_seed
 from optlab.sources import DataError, Splits
 
@@ -204,9 +204,7 @@ class ImageDataModule(pl.LightningDataModule):
         images, labels = batch
         if self.augment and self.trainer is not None and self.trainer.training:
             generator = self._augment_generator(self.trainer.current_epoch, images.device)
-            images = random_crop(images, self.crop_padding, generator)
-            if self.hflip:
-                images = random_hflip(images, generator)
+            images = random_crop_and_flip(images, self.crop_padding, self.hflip, generator)
         if self.scale.device != images.device:  # once per device, not once per batch
             self.scale, self.shift = self.scale.to(images.device), self.shift.to(images.device)
         images = images.float().mul_(self.scale).sub_(self.shift)
