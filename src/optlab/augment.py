@@ -21,21 +21,23 @@ def random_crop_and_flip(
     Random numbers are drawn in that order (crop rows, crop columns, flips), so a seeded generator gives the same
     augmentation as cropping and flipping one after the other.
     """
+    if padding <= 0 and not hflip:
+        return images
     n, channels, height, width = images.shape
     device = images.device
+    top: torch.Tensor | int = 0
+    left: torch.Tensor | int = 0
     if padding > 0:
-        images = F.pad(images, (padding, padding, padding, padding))
+        padded = F.pad(images, (padding, padding, padding, padding))
         top = torch.randint(0, 2 * padding + 1, (n, 1, 1), device=device, generator=generator)
         left = torch.randint(0, 2 * padding + 1, (n, 1, 1), device=device, generator=generator)
     else:
-        top = left = torch.zeros((n, 1, 1), dtype=torch.long, device=device)
+        padded = images
     cols = torch.arange(width, device=device)
     if hflip:
         flip = torch.rand(n, device=device, generator=generator) < 0.5
         cols = torch.where(flip.view(n, 1, 1), (width - 1) - cols, cols)  # per image: same or reversed order
     rows = top + torch.arange(height, device=device).view(1, height, 1)
-    source = rows * images.shape[-1] + left + cols  # (N, H, W) positions in the flattened (padded) image
-    flat = images.flatten(2)
-    return flat.gather(2, source.view(n, 1, height * width).expand(n, channels, height * width)).view(
-        n, channels, height, width
-    )
+    source = rows * padded.shape[-1] + left + cols  # (N, H, W): positions in the flattened padded image
+    source = source.view(n, 1, height * width).expand(n, channels, height * width)
+    return padded.flatten(2).gather(2, source).view(n, channels, height, width)
