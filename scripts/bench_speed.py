@@ -227,6 +227,11 @@ def paired(repeats: int, what: str, slower: Callable[[], float], faster: Callabl
             statistics.median(a / b for a, b in rounds))
 
 
+def cifar_data(args: argparse.Namespace) -> list[str]:
+    """The overrides that point optlab at the benchmark's CIFAR-10 copy."""
+    return ["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}"]
+
+
 # ---- the parts -------------------------------------------------------------------------------------------------------
 
 
@@ -235,8 +240,8 @@ def bench_cifar(args: argparse.Namespace) -> None:
           f"{args.repeats} rounds", flush=True)
     splits = CIFAR10Source(args.root, download=False, verify=args.verify).load()
     train, val = split(splits.train_images, splits.train_labels, 5000, None)
-    data = ["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}", "optimizer=momentum",
-            "model=cifar_net", f"device={'gpu' if args.device == 'cuda' else 'cpu'}"]
+    data = [*cifar_data(args), "optimizer=momentum", "model=cifar_net",
+            f"device={'gpu' if args.device == 'cuda' else 'cpu'}"]
     ratios = {128: 1.10, 32: 1.25}
 
     def loop_args(batch: int) -> tuple:
@@ -306,8 +311,8 @@ def first_step_launch(args: argparse.Namespace) -> tuple[float, float]:
     """Seconds from launch to the first training step of a 1-epoch CIFAR-10 run, and that run's peak RSS in GB."""
     stamp = Path(tempfile.mkdtemp()) / "first_step"
     launched = time.time()
-    run = optlab_run(["data=cifar10", f"data.root={args.root}", f"data.verify={str(args.verify).lower()}",
-                      "trainer.max_epochs=1", "+callbacks.first_step._target_=bench_callbacks.FirstStepStamp",
+    run = optlab_run([*cifar_data(args), "trainer.max_epochs=1",
+                      "+callbacks.first_step._target_=bench_callbacks.FirstStepStamp",
                       f"+callbacks.first_step.path={stamp}"])
     return float(stamp.read_text()) - launched, run.peak_rss_gb
 
@@ -339,8 +344,8 @@ def bench_sweep(args: argparse.Namespace) -> None:
 
 def sweep_at_batch(args: argparse.Namespace, batch: int) -> None:
     print(f"Sweep of 8 runs, batch {batch}: basic launcher vs joblib (2 jobs x 1 thread)", flush=True)
-    sweep = ["-m", "optimizer=sgd,momentum,nesterov,adam,adamw,rmsprop,adagrad,lion", "data=cifar10",
-             f"data.root={args.root}", f"data.verify={str(args.verify).lower()}", "data.train_size=10000",
+    sweep = ["-m", "optimizer=sgd,momentum,nesterov,adam,adamw,rmsprop,adagrad,lion", *cifar_data(args),
+             "data.train_size=10000",
              f"data.batch_size={batch}", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
              "report.enabled=false"]
     variants = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "torch_threads=1"],

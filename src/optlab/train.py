@@ -1,6 +1,6 @@
 """The command line: `python -m optlab.train [overrides]` for one run, `-m` for a sweep (see conf/train.yaml).
 
-Only Hydra is imported here; torch and Lightning (about 6 s of imports on a 2-core CPU) are imported when a job
+Only Hydra is imported here; torch and Lightning (about 5 s of imports on a 2-core CPU) are imported when a job
 starts. A sweep's launcher process then never pays for them: with the joblib launcher it only hands jobs to its
 workers, and Hydra's own errors (an unknown option or group) come before any of that. optlab's config checks
 (optlab.checks) run at the start of each job.
