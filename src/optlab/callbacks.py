@@ -17,8 +17,8 @@ from optlab.seeding import epoch_seed
 
 
 class EpochTimer(pl.Callback):
-    """Logs `time/epoch_s` (one epoch, validation included), `time/val_s` (its validation) and `time/elapsed_s`
-    (since training started).
+    """Logs `time/epoch_s` (one epoch, validation included), `time/val_s` (its validation), `time/elapsed_s`
+    (since training started, at the epoch's end) and `time/val_elapsed_s` (the same, at each validation's end).
 
     The report plots loss against elapsed seconds: optimizers differ in cost per step, so epochs alone mislead.
     The validation time is measured apart so that its share of an epoch needs no second run to estimate.
@@ -45,7 +45,12 @@ class EpochTimer(pl.Callback):
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == TrainerFn.FITTING:  # not a separate trainer.validate()
-            self.val_time += time.perf_counter() - self.val_start
+            now = time.perf_counter()
+            self.val_time += now - self.val_start
+            # When this validation's numbers were known: time to a target accuracy is read from it, also for
+            # several validations per epoch (trainer.val_check_interval).
+            pl_module.log("time/val_elapsed_s", now - self.fit_start, on_epoch=True, sync_dist=False,
+                          rank_zero_only=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         now = time.perf_counter()
@@ -92,8 +97,10 @@ class Diverged(RuntimeError):
 class DivergenceGuard(pl.Callback):
     """Stops a run at once when its training loss is non-finite or above max_loss.
 
-    The check reads the loss on the host, a device sync; check_every_n_steps spaces it out on GPUs
-    (a non-finite loss stays non-finite, so a late check still catches it).
+    The loss checked is the step's first evaluation (Classifier.step_loss), not the last: L-BFGS's line search
+    probes points it then rejects, and a huge probe is not a diverged run. The check reads the loss on the
+    host, a device sync; check_every_n_steps spaces it out on GPUs (a non-finite loss stays non-finite, so a
+    late check still catches it).
     """
 
     def __init__(self, max_loss: float | None, check_every_n_steps: int) -> None:
@@ -103,10 +110,9 @@ class DivergenceGuard(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.global_step % self.check_every_n_steps:
+        if trainer.global_step % self.check_every_n_steps or pl_module.step_loss is None:
             return
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        value = float(pl_module.step_loss)
         if not math.isfinite(value) or (self.max_loss is not None and value > self.max_loss):
             raise Diverged(value, trainer.global_step, trainer.current_epoch)
 

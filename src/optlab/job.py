@@ -28,6 +28,7 @@ from optlab.callbacks import Diverged, EpochTimer
 from optlab.checks import ConfigError, check_config
 from optlab.module import Classifier, SchedulerSpec
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
+from optlab.provenance import device_name, git_commit, package_versions
 from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary
 
@@ -37,9 +38,25 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def chosen_options() -> dict[str, str]:
-    """The config group choices of this run (file names: optimizer=adamw -> "adamw")."""
-    return dict(HydraConfig.get().runtime.choices)
+def chosen_options() -> dict[str, str | None]:
+    """The config group choices of this run (file names: optimizer=adamw -> "adamw"), Hydra's own aside."""
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra")}
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The job's config as {"optimizer.lr": 0.1, ...}, resolved where it can be (a failed job's may not)."""
+    job = {key: value for key, value in cfg.items() if key != "hydra"}
+    try:
+        tree = OmegaConf.to_container(OmegaConf.create(job), resolve=True)
+    except Exception:  # an interpolation that cannot resolve: keep it as written
+        tree = OmegaConf.to_container(OmegaConf.create(job), resolve=False)
+
+    def walk(node: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(node, dict):
+            return {k: v for key, child in node.items() for k, v in walk(child, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: node}
+
+    return walk(tree, "")
 
 
 def start_summary(cfg: DictConfig) -> RunSummary:
@@ -52,6 +69,13 @@ def start_summary(cfg: DictConfig) -> RunSummary:
         precision=str(cfg.trainer.precision),
         seed=int(cfg.seed),
         lr=cfg.optimizer.get("lr"),
+        target_acc=cfg.report.get("target_acc"),
+        choices=choices,
+        overrides=list(HydraConfig.get().overrides.task),
+        config=flat_config(cfg),
+        versions=package_versions(),
+        device=device_name(str(cfg.trainer.accelerator)),
+        git_commit=git_commit(),
     )
 
 
@@ -142,6 +166,7 @@ def _record_training(summary: RunSummary, trainer: pl.Trainer, module: Classifie
         summary.epoch_time_s, summary.val_time_s = timer.mean_epoch_time, timer.mean_val_time
     if trainer.optimizers:
         summary.optimizer_state_bytes = state_bytes(trainer.optimizers[0])
+    summary.evaluations_per_step = _metric(metrics, "train/evaluations_per_step")
 
 
 def _metric(metrics: dict[str, torch.Tensor], name: str) -> float:

@@ -12,7 +12,10 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim import Optimizer
+
+from optlab.optim.averaging import restore_weights, swap_in_averages
 
 
 class EpochMean:
@@ -59,6 +62,13 @@ class Classifier(pl.LightningModule):
         self.scheduler = scheduler
         self.best_val_acc = math.nan
         self.train_loss = EpochMean()  # kept here rather than by self.log each step: see _track_train_loss
+        # L-BFGS calls training_step once per loss evaluation (its line search probes several points per step);
+        # the step's loss is the first evaluation's, at the weights the step starts from.
+        self.step_loss: torch.Tensor | None = None
+        self.evaluated_batch: tuple[int, int] | None = None  # (epoch, batch_idx) of the last evaluation
+        self.evaluations = 0  # loss evaluations this epoch
+        self.steps = 0  # batches stepped this epoch
+        self.trained_weights: dict[torch.Tensor, torch.Tensor] = {}  # held while ASGD's averages are evaluated
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Lightning sets _current_fx_name around every hook call, about 20 times per training step; a plain
@@ -70,14 +80,19 @@ class Classifier(pl.LightningModule):
             super().__setattr__(name, value)
 
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's mean training loss and track the best validation accuracy (this epoch's validation
-        has run by now)."""
+        """Log the epoch's mean training loss and how many loss evaluations each step took."""
         mean = self.train_loss.mean()
         if mean is not None:
             # Shards hold equally many images under DDP, so the mean of the processes' means is the epoch's mean.
             self.log("train/loss_epoch", mean, on_epoch=True, sync_dist=True)
+        if self.steps:
+            self.log("train/evaluations_per_step", self.evaluations / self.steps, on_epoch=True)
+
+    def on_validation_end(self) -> None:
+        """Track the best validation accuracy over every validation of the run (several per epoch with
+        trainer.val_check_interval); the epoch's metrics are aggregated by now, unlike in on_validation_epoch_end."""
         accuracy = self.trainer.callback_metrics.get("val/acc")
-        if accuracy is not None:
+        if accuracy is not None and not self.trainer.sanity_checking and self.trainer.state.fn == TrainerFn.FITTING:
             self.best_val_acc = max(float(accuracy), self.best_val_acc) if math.isfinite(self.best_val_acc) else float(accuracy)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -92,7 +107,14 @@ class Classifier(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels = batch
         loss = F.cross_entropy(self(images), labels)
-        self._track_train_loss(loss.detach(), len(labels), batch_idx)
+        if batch_idx == 0 and self.evaluated_batch != (self.current_epoch, 0):
+            self.evaluations, self.steps = 0, 0  # a new epoch (not on_train_epoch_start: see _track_train_loss)
+        self.evaluations += 1
+        if self.evaluated_batch != (self.current_epoch, batch_idx):  # the step's first evaluation
+            self.evaluated_batch = (self.current_epoch, batch_idx)
+            self.steps += 1
+            self.step_loss = loss.detach()
+            self._track_train_loss(self.step_loss, len(labels), batch_idx)
         return loss
 
     def _track_train_loss(self, loss: torch.Tensor, batch_size: int, batch_idx: int) -> None:
@@ -116,6 +138,32 @@ class Classifier(pl.LightningModule):
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return loss, accuracy
+
+    def on_validation_epoch_start(self) -> None:
+        self._evaluate_averaged_weights()
+
+    def on_validation_epoch_end(self) -> None:
+        self._restore_trained_weights()
+        if self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking:
+            # Where in training this validation happened, in epochs (1.5 = mid-way through the second epoch with
+            # trainer.val_check_interval=0.5): the report's time to target reads it.
+            done = self.current_epoch + self.steps / self.trainer.num_training_batches
+            self.log("val/epoch", float(done), on_epoch=True, sync_dist=False, rank_zero_only=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._evaluate_averaged_weights()
+
+    def on_test_epoch_end(self) -> None:
+        self._restore_trained_weights()
+
+    def _evaluate_averaged_weights(self) -> None:
+        """Averaging optimizers (ASGD) are evaluated with their averaged weights, as their theory intends."""
+        for optimizer in self.trainer.optimizers:
+            self.trained_weights.update(swap_in_averages(optimizer))
+
+    def _restore_trained_weights(self) -> None:
+        restore_weights(self.trained_weights)
+        self.trained_weights = {}
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._log_eval("val", batch)

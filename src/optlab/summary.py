@@ -11,6 +11,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 FILENAME = "summary.json"
 FINISHED = ("ok", "diverged", "skipped")  # resume=true leaves these alone; failed/interrupted/running run again
@@ -41,7 +42,18 @@ class RunSummary:
     optimizer_state_bytes: int = 0
     diverged_step: int | None = None
     diverged_epoch: int | None = None
+    evaluations_per_step: float = math.nan  # loss evaluations per optimizer step: 1, more for L-BFGS
+    target_acc: float | None = None  # report.target_acc when the run started: fixed before any result
     param_assignment: dict[str, list[str]] = field(default_factory=dict)
+    # What the run was: its config group choices, its command-line overrides, and the resolved config (flat
+    # dotted keys). Reports group runs by the keys that differ between them (optlab.run_identity).
+    choices: dict[str, str | None] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    # Provenance: library versions, the device, the code's git commit (None outside a git checkout).
+    versions: dict[str, str] = field(default_factory=dict)
+    device: str = ""
+    git_commit: str | None = None
 
     def write(self, folder: Path) -> Path:
         return write_atomic(folder / FILENAME, json.dumps(asdict(self), indent=2) + "\n")

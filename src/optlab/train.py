@@ -14,7 +14,18 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from optlab.run_identity import SWEPT_KEYS_ENV, run_name
+
+
+def _run_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
+    """The run folder's name in a multirun: the values its sweep varies (hydra.sweep.subdir in conf/train.yaml)."""
+    swept = os.environ.get(SWEPT_KEYS_ENV)
+    return run_name(optimizer, list(overrides), seed, swept.split(",") if swept is not None else None)
+
+
+OmegaConf.register_new_resolver("optlab_run_name", _run_name, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from optlab.optim.matrix_split import MatrixSplitOptimizer
+from optlab.optim.hidden_split import HiddenSplitOptimizer
 
 
 def parts(optimizer: Optimizer) -> list[Optimizer]:
-    """The optimizers that actually update parameters (two for a MatrixSplitOptimizer, else itself)."""
-    return list(optimizer.parts) if isinstance(optimizer, MatrixSplitOptimizer) else [optimizer]
+    """The optimizers that actually update parameters (two for a HiddenSplitOptimizer, else itself)."""
+    return list(optimizer.parts) if isinstance(optimizer, HiddenSplitOptimizer) else [optimizer]
 
 
 def state_bytes(optimizer: Optimizer) -> int:
