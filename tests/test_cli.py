@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import TINY, run_cli
@@ -69,9 +70,26 @@ def test_lr_sweep_ends_with_one_ok_and_one_diverged(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=0.01,1000000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    statuses = sorted(s["status"] for s in summaries(sweep).values())
-    assert statuses == ["diverged", "ok"]
-    assert (sweep / "report" / "summary.csv").is_file()
+    found = summaries(sweep)
+    assert sorted(found) == ["0_sgd_lr0.01_seed1", "1_sgd_lr1000000_seed1"]  # folders name the swept lr
+    assert (found["0_sgd_lr0.01_seed1"]["status"], found["1_sgd_lr1000000_seed1"]["status"]) == ("ok", "diverged")
+    groups = pd.read_csv(sweep / "report" / "summary.csv")["group"]
+    assert sorted(groups) == ["sgd lr=0.01", "sgd lr=1000000"]
+
+
+def test_seed_sweep_reports_confidence_intervals_and_a_paired_comparison(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *FAST, "data=digits", "optimizer=sgd,adam", "seed=1,2,3", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"report: {sweep / 'report' / 'summary.md'}" in result.stdout
+    table = pd.read_csv(sweep / "report" / "summary.csv").set_index("group")
+    assert sorted(table.index) == ["adam", "sgd"] and (table["runs"] == 3).all()
+    assert (table["test_acc_low"] < table["test_acc"]).all() and (table["test_acc"] < table["test_acc_high"]).all()
+    reference = table["reference"].iloc[0]
+    other = table.drop(index=reference).iloc[0]
+    assert table.loc[reference, "verdict"] == "reference" and 0 <= other["p_holm"] <= 1
+    assert other["verdict"] in ("lower", "higher", "indistinguishable")
+    assert "paired t-tests with Holm's correction" in (sweep / "report" / "summary.md").read_text()
 
 
 def test_failed_job_does_not_stop_the_sweep_but_fails_the_multirun(tmp_path: Path) -> None:
@@ -94,7 +112,7 @@ def test_sweep_of_every_optimizer_end_to_end(tmp_path: Path) -> None:
     for name, summary in found.items():
         expected = "skipped" if summary["optimizer"] == "sparseadam" else "ok"
         assert summary["status"] == expected, (name, summary["reason"])
-    assert "report:" in result.stdout and (sweep / "report" / "loss_epoch.png").is_file()
+    assert "report:" in result.stdout and (sweep / "report" / "ranking.png").is_file()
 
 
 @pytest.mark.slow

@@ -38,12 +38,32 @@ def test_fashion_mnist_trains_on_a_subset(make_cfg) -> None:
     assert summary.status == "ok" and summary.val_acc > 0.5  # chance is 0.1
 
 
+@pytest.fixture(scope="module")
+def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JPEG copy of CIFAR-10, built once for this module's tests (~15 s)."""
+    root = tmp_path_factory.mktemp("cifar10")
+    subprocess.run([sys.executable, str(CIFAR_JPEG), str(root)], check=True, capture_output=True)
+    return root
+
+
 @needs_cifar
 @pytest.mark.slow
-def test_cifar10_jpeg_copy_loads_with_verify_off_and_trains(make_cfg, tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(CIFAR_JPEG), str(tmp_path)], check=True, capture_output=True)
-    splits = CIFAR10Source(str(tmp_path), download=False, verify=False).load()
+def test_cifar10_jpeg_copy_loads_with_verify_off_and_trains(make_cfg, cifar_root: Path) -> None:
+    splits = CIFAR10Source(str(cifar_root), download=False, verify=False).load()
     assert splits.train_images.shape == (50000, 3, 32, 32) and splits.test_images.shape == (10000, 3, 32, 32)
-    summary = train(make_cfg("data=cifar10", f"data.root={tmp_path}", "data.verify=false", "optimizer=adam",
+    summary = train(make_cfg("data=cifar10", f"data.root={cifar_root}", "data.verify=false", "optimizer=adam",
                              "data.train_size=10000", "trainer.max_epochs=1", tiny=False))
     assert summary.status == "ok" and summary.val_acc > 0.2  # chance is 0.1
+
+
+@needs_cifar
+@pytest.mark.slow
+def test_lbfgs_on_cifar10_records_a_training_loss_on_the_scale_of_its_validation_loss(make_cfg, cifar_root: Path) -> None:
+    """Its line search probes huge losses (1.6e12 was recorded before counting only each step's first evaluation)."""
+    summary = train(make_cfg("data=cifar10", f"data.root={cifar_root}", "data.verify=false", "optimizer=lbfgs",
+                             "seed=1", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", tiny=False))
+    if summary.status == "diverged":
+        assert "training loss" in summary.reason and summary.diverged_step is not None
+    else:
+        assert summary.status == "ok" and summary.evaluations_per_step >= 1
+        assert summary.train_loss < 3 * summary.val_loss, (summary.train_loss, summary.val_loss)

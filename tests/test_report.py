@@ -1,36 +1,55 @@
-"""A report from tiny real runs: figures, a table whose numbers are the runs' numbers, and every status shown."""
+"""A report from tiny real runs: groups by what varies, numbers that are the runs' numbers, CIs and paired tests,
+time to a fixed target, every status shown; and the pieces (statistics, run names) on their own."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from optlab.report import ReportOptions, write_report
-from optlab.report.runs import load_runs
+from conftest import TINY, compose_config
 from optlab.job import train
+from optlab.report import ReportOptions, write_report
+from optlab.report.runs import Run, load_runs
+from optlab.report.statistics import holm, mean_ci, paired_comparison
+from optlab.report.table import time_to_target
+from optlab.run_identity import run_name, swept_keys, varying_keys
+from optlab.summary import RunSummary
 
 PNG = b"\x89PNG\r\n\x1a\n"
+FIGURES = {"ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png"}
+
+
+def run_job(root: Path, folder: str, *overrides: str) -> None:
+    """One tiny job, as a sweep would run it (its overrides recorded as the command line's)."""
+    train(compose_config([*TINY, "trainer.max_epochs=3", "data=digits", *overrides], root / folder))
 
 
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two folders, as if from two sweeps: sgd and adam x 2 seeds, one diverged sgd, one skipped sparseadam."""
-    from conftest import TINY, compose_config
-
+    """Two folders, as if from two sweeps: sgd and adam x 3 seeds, one diverged sgd, one skipped sparseadam."""
     root = tmp_path_factory.mktemp("runs")
-    jobs = {
-        "sweep_a/sgd_1": ["optimizer=sgd", "seed=1"], "sweep_a/sgd_2": ["optimizer=sgd", "seed=2"],
-        "sweep_a/adam_1": ["optimizer=adam", "seed=1"], "sweep_b/adam_2": ["optimizer=adam", "seed=2"],
-        "sweep_b/sgd_huge_lr": ["optimizer=sgd", "seed=3", "optimizer.lr=1000000"],
-        "sweep_b/sparseadam": ["optimizer=sparseadam"],
-    }
-    for folder, overrides in jobs.items():
-        train(compose_config([*TINY, "trainer.max_epochs=3", *overrides], root / folder))
+    for seed in (1, 2, 3):
+        run_job(root, f"sweep_a/sgd_{seed}", "optimizer=sgd", f"seed={seed}")
+        run_job(root, f"sweep_{'ab'[seed % 2]}/adam_{seed}", "optimizer=adam", f"seed={seed}")
+    run_job(root, "sweep_b/sgd_huge_lr", "optimizer=sgd", "seed=4", "optimizer.lr=1000000")
+    run_job(root, "sweep_b/sparseadam", "optimizer=sparseadam")
+    return root
+
+
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`-m optimizer=adam optimizer.lr=0.0001,0.1 seed=1,2`, job by job."""
+    root = tmp_path_factory.mktemp("lr")
+    for index, (lr, seed) in enumerate([(lr, seed) for lr in ("0.0001", "0.1") for seed in (1, 2)]):
+        run_job(root, f"{index}", "optimizer=adam", f"optimizer.lr={lr}", f"seed={seed}")
     return root
 
 
@@ -40,56 +59,124 @@ def read(folder: Path) -> dict:
 
 def test_report_writes_png_figures_and_tables(runs_root: Path, tmp_path: Path) -> None:
     outputs = write_report([runs_root / "sweep_a", runs_root / "sweep_b"], tmp_path, ReportOptions())
-    assert outputs.figure.name == "loss_epoch.png" and len(outputs.figures) == 4
+    assert {f.name for f in outputs.figures} == FIGURES
     for figure in outputs.figures:
         assert figure.read_bytes().startswith(PNG) and figure.stat().st_size > 10_000
-    assert outputs.table.is_file() and outputs.markdown.read_text().startswith("# synthetic, cifar_net, 3 epochs")
+    assert outputs.table.is_file() and outputs.markdown.read_text().startswith("# digits, cifar_net, 3 epochs")
 
 
-def test_table_numbers_are_the_runs_numbers(runs_root: Path, tmp_path: Path) -> None:
-    outputs = write_report([runs_root], tmp_path, ReportOptions(target_acc=0.0))
-    table = pd.read_csv(outputs.table).set_index("group")
-    adam = [read(runs_root / "sweep_a" / "adam_1"), read(runs_root / "sweep_b" / "adam_2")]
-    assert table.loc["adam", "test_acc"] == pytest.approx(sum(r["test_acc"] for r in adam) / 2)
-    assert table.loc["adam", "runs"] == 2 and table.loc["adam", "status"] == "2 ok"
-    assert table.loc["adam", "optimizer_state_bytes"] == adam[0]["optimizer_state_bytes"]
-    # Target 0: every ok run reaches it after its first epoch; the diverged one never does.
-    assert table.loc["adam", "epochs_to_target"] == 1.0 and table.loc["sgd", "reached_target"] == "2/3"
+def test_groups_are_optimizers_when_only_the_optimizer_varies(runs_root: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(write_report([runs_root], tmp_path, ReportOptions()).table)
+    # sgd's huge-lr run overrides optimizer.lr: that key varies, so it is a group of its own.
+    assert sorted(table["group"]) == ["adam lr=0.001", "sgd lr=0.01", "sgd lr=1000000", "sparseadam lr=0.001"]
+    only_seeds = pd.read_csv(write_report([runs_root / "sweep_a"], tmp_path / "a", ReportOptions()).table)
+    assert sorted(only_seeds["group"]) == ["adam", "sgd"]
+
+
+def test_lr_sweep_reports_one_row_per_lr(lr_sweep: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(write_report([lr_sweep], tmp_path, ReportOptions()).table).set_index("group")
+    assert sorted(table.index) == ["adam lr=0.0001", "adam lr=0.1"]
+    assert (table["runs"] == 2).all()
+
+
+def test_group_by_names_config_keys(lr_sweep: Path, tmp_path: Path) -> None:
+    pooled = pd.read_csv(write_report([lr_sweep], tmp_path, ReportOptions(group_by=["optimizer"])).table)
+    assert pooled["group"].tolist() == ["adam"] and pooled["runs"].tolist() == [4]
+    by_seed = pd.read_csv(write_report([lr_sweep], tmp_path / "s", ReportOptions(group_by=["optimizer.lr", "seed"])).table)
+    assert sorted(by_seed["group"]) == ["lr=0.0001 seed=1", "lr=0.0001 seed=2", "lr=0.1 seed=1", "lr=0.1 seed=2"]
+
+
+def test_table_numbers_are_the_runs_numbers_with_cis_and_paired_tests(runs_root: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(write_report([runs_root / "sweep_a", runs_root / "sweep_b"], tmp_path,
+                                     ReportOptions(group_by=["optimizer"], reference="adam")).table).set_index("group")
+    adam = {s: read(runs_root / f"sweep_{'ab'[s % 2]}" / f"adam_{s}") for s in (1, 2, 3)}
+    sgd = {s: read(runs_root / "sweep_a" / f"sgd_{s}") for s in (1, 2, 3)}
+    values = [adam[s]["test_acc"] for s in (1, 2, 3)]
+    half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
+    assert table.loc["adam", "test_acc"] == pytest.approx(np.mean(values))
+    assert table.loc["adam", "test_acc_low"] == pytest.approx(np.mean(values) - half)
+    assert table.loc["adam", "status"] == "3 ok" and table.loc["adam", "verdict"] == "reference"
+    # sgd (3 ok + 1 diverged) against adam, paired by seed 1-3 (the diverged seed 4 has no partner).
+    differences = [sgd[s]["test_acc"] - adam[s]["test_acc"] for s in (1, 2, 3)]
+    assert table.loc["sgd", "diff"] == pytest.approx(np.mean(differences))
+    expected_p = stats.ttest_rel([sgd[s]["test_acc"] for s in (1, 2, 3)], [adam[s]["test_acc"] for s in (1, 2, 3)]).pvalue
+    assert table.loc["sgd", "p"] == pytest.approx(expected_p)
+    assert table.loc["sgd", "p_holm"] == pytest.approx(min(1.0, expected_p))  # the only finite test
+    assert table.loc["sgd", "verdict"] == ("lower" if expected_p < 0.05 else "indistinguishable")
+    assert table.loc["sgd", "status"] == "1 diverged, 3 ok"
 
 
 def test_diverged_and_skipped_runs_show_their_status_and_reason(runs_root: Path, tmp_path: Path) -> None:
-    outputs = write_report([runs_root], tmp_path, ReportOptions())
-    table = pd.read_csv(outputs.table).set_index("group")
-    assert table.loc["sgd", "status"] == "1 diverged, 2 ok"
-    assert table.loc["sparseadam", "status"] == "1 skipped"
+    outputs = write_report([runs_root], tmp_path, ReportOptions(group_by=["optimizer"]))
     markdown = outputs.markdown.read_text()
-    assert "sgd: 1 diverged, 2 ok — training loss" in markdown
+    assert "sgd: 1 diverged, 3 ok — training loss" in markdown
     assert "sparseadam: 1 skipped — SparseAdam does not support dense gradients" in markdown
 
 
-def test_grouping_by_another_key(runs_root: Path, tmp_path: Path) -> None:
-    outputs = write_report([runs_root], tmp_path, ReportOptions(group_by=["optimizer", "seed"], sort_by="group"))
-    groups = pd.read_csv(outputs.table)["group"].tolist()
-    assert "adam, 1" in groups and "adam, 2" in groups
+def test_observations_say_indistinguishable_when_tests_do_not_separate(lr_sweep: Path, tmp_path: Path) -> None:
+    """Two seeds per lr: the paired test has one degree of freedom; its verdict decides the wording."""
+    outputs = write_report([lr_sweep], tmp_path, ReportOptions())
+    row = pd.read_csv(outputs.table).set_index("group").loc["adam lr=0.1"]
+    markdown = outputs.markdown.read_text()
+    if row["verdict"] == "indistinguishable":
+        assert "Indistinguishable from adam lr=0.0001 at 2 seeds: adam lr=0.1." in markdown
+    else:
+        assert f"Below adam lr=0.0001" in markdown and row["p_holm"] < 0.05
+
+
+def curves(val_acc: list[float], positions: list[float]) -> pd.DataFrame:
+    frame = pd.DataFrame({"val_acc": val_acc, "val_elapsed_s": [10.0 * p for p in positions]}, index=positions)
+    return frame.reindex(columns=["train_loss", "elapsed_s", "val_loss", "val_acc", "val_elapsed_s"])
+
+
+def fake_run(status: str, val_acc: list[float], seed: int = 1) -> Run:
+    summary = RunSummary("adam", "digits", "cifar_net", "none", "32-true", seed, 0.001, status=status, target_acc=0.5)
+    return Run(Path(f"/runs/{seed}"), summary, curves(val_acc, [0.5 * (i + 1) for i in range(len(val_acc))]))
+
+
+def test_time_to_target_is_the_first_validation_at_target_and_a_miss_is_never() -> None:
+    assert time_to_target(fake_run("ok", [0.2, 0.6, 0.4]), 0.5) == (1.0, 10.0)
+    assert time_to_target(fake_run("ok", [0.2, 0.3]), 0.5) == (math.inf, math.inf)
+    assert time_to_target(fake_run("diverged", [0.9]), 0.5) == (math.inf, math.inf)
+    assert math.isnan(time_to_target(fake_run("ok", [0.9]), None)[0])
+
+
+def test_median_time_to_target_counts_misses(tmp_path: Path) -> None:
+    """Seeds reaching the target at 1.0, 1.5 epochs and never: the median is 1.5 epochs, 2 of 3 reached it."""
+    from optlab.report.table import summarise
+
+    runs = [fake_run("ok", [0.2, 0.6], 1), fake_run("ok", [0.2, 0.3, 0.7], 2), fake_run("ok", [0.1, 0.2], 3)]
+    table = summarise({"adam": runs}, None, "val_acc", None)
+    assert table.loc[0, "epochs_to_target"] == 1.5 and table.loc[0, "reached_target"] == 2
+    two_misses = summarise({"adam": runs[:1] + [fake_run("ok", [0.1], 2), fake_run("ok", [0.1], 3)]}, None, "val_acc", None)
+    assert two_misses.loc[0, "epochs_to_target"] == math.inf
+
+
+def test_no_finished_run_writes_no_figure_and_says_so(runs_root: Path, tmp_path: Path) -> None:
+    outputs = write_report([runs_root / "sweep_b" / "sparseadam"], tmp_path, ReportOptions())
+    assert outputs.figures == [] and not list(tmp_path.glob("*.png"))
+    assert "No run finished: nothing to compare." in outputs.markdown.read_text()
 
 
 def test_curves_come_from_tensorboard_events(runs_root: Path) -> None:
-    run = next(r for r in load_runs([runs_root / "sweep_a" / "adam_1"]))
-    assert list(run.curves.index) == [1, 2, 3]
-    assert run.curves["val_loss"].iloc[-1] == pytest.approx(run.summary.val_loss)
-    assert run.curves["elapsed_s"].is_monotonic_increasing
+    run = next(r for r in load_runs([runs_root / "sweep_a" / "sgd_1"]))
+    assert run.curves["val_acc"].dropna().index.tolist() == [1.0, 2.0, 3.0]
+    assert run.curves["val_loss"].dropna().iloc[-1] == pytest.approx(run.summary.val_loss)
+    assert run.curves["val_elapsed_s"].dropna().is_monotonic_increasing
 
 
-def test_command_line_prints_the_figure_and_table(runs_root: Path, tmp_path: Path) -> None:
+def test_command_line_prints_the_report_and_table(runs_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = subprocess.run([sys.executable, "-m", "optlab.report", str(runs_root), "--out", str(out)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert f"report: {out / 'loss_epoch.png'}" in result.stdout and f"table: {out / 'summary.csv'}" in result.stdout
+    assert f"report: {out / 'summary.md'}" in result.stdout and f"table: {out / 'summary.csv'}" in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
     (["--group-by", "colour"], "cannot group by ['colour']"),
+    (["--target-acc", "5"], "target accuracy 5.0 must be a fraction in (0, 1]"),
+    (["--reference", "nothing"], "reference group 'nothing' is not among the groups"),
     ([], "no summary.json under"),
 ])
 def test_command_line_errors_are_one_line(tmp_path: Path, runs_root: Path, args: list[str], message: str) -> None:
@@ -97,3 +184,37 @@ def test_command_line_errors_are_one_line(tmp_path: Path, runs_root: Path, args:
     result = subprocess.run([sys.executable, "-m", "optlab.report", str(target), "--out", str(tmp_path / "o"), *args],
                             capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_holm_matches_a_worked_example() -> None:
+    # Four p-values: sorted 0.01, 0.02, 0.03, 0.04 -> x4, x3, x2, x1 = 0.04, 0.06, 0.06 (monotone), 0.06.
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, math.nan]) == [0.5, pytest.approx(math.nan, nan_ok=True)]
+
+
+def test_mean_ci_and_paired_comparison() -> None:
+    interval = mean_ci([1.0, 2.0, 3.0])
+    assert interval.mean == 2.0 and interval.half_width == pytest.approx(stats.t.ppf(0.975, 2) * 1 / math.sqrt(3))
+    assert math.isnan(mean_ci([1.0]).low)
+    # Seeds differ a lot, the pairs barely: paired, the 0.1 shift is clear.
+    group, reference = {1: 0.5, 2: 0.71, 3: 0.9}, {1: 0.4, 2: 0.6, 3: 0.8}
+    comparison = paired_comparison(group, reference)
+    assert comparison.difference.mean == pytest.approx(0.1033, abs=1e-3) and comparison.p_value < 0.01
+    assert stats.ttest_ind(list(group.values()), list(reference.values())).pvalue > 0.3
+
+
+def test_run_names_carry_the_swept_values() -> None:
+    overrides = ["optimizer=adam", "optimizer.lr=0.1", "seed=2", "data=digits", "trainer.max_epochs=10"]
+    assert run_name("adam", overrides, 2, ["optimizer", "optimizer.lr", "seed"]) == "adam_lr0.1_seed2"
+    assert run_name("adam", overrides, 2, None) == "adam_lr0.1_digits_max-epochs10_seed2"
+    assert run_name("textbook/adam", ["scheduler=cosine"], 1, ["scheduler"]) == "textbook-adam_cosine_seed1"
+    assert swept_keys(["optimizer=adam", "optimizer.lr=0.0001,0.1", "data=digits"], {"seed": "1,2,3"}) == \
+        ["optimizer.lr", "seed"]
+    assert swept_keys(["optimizer=glob(*)"], {}) == ["optimizer"]
+
+
+def test_varying_keys_ignore_seeds_and_paths() -> None:
+    identities = [{"optimizer": "adam", "seed": s, "data.root": r, "optimizer.lr": 0.1} for s, r in ((1, "a"), (2, "b"))]
+    assert varying_keys(identities) == []
+    identities[1]["optimizer.lr"] = 0.2
+    assert varying_keys(identities) == ["optimizer.lr"]

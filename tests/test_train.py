@@ -17,6 +17,7 @@ from optlab.callbacks import EpochCheckpoint
 from optlab.checks import ConfigError
 from optlab.job import build_model, train
 from optlab.module import Classifier, SchedulerSpec
+from optlab.report.runs import read_curves
 
 
 def read_summary(folder: Path) -> dict:
@@ -158,3 +159,59 @@ def test_hook_name_skips_module_setattr_while_submodules_still_register() -> Non
     assert module._current_fx_name == "training_step" and "_current_fx_name" not in module._modules
     module.head = torch.nn.Linear(2, 3)
     assert "head" in module._modules and len(list(module.parameters())) == 4
+
+
+def test_asgd_is_evaluated_through_its_averaged_weights(make_cfg, tmp_path: Path) -> None:
+    """With lambd=0 ASGD's iterates are SGD's; only the averaged weights it is evaluated with can differ."""
+    asgd_as_sgd = ["optimizer.lambd=0", "optimizer.lr=0.1"]
+    sgd = train(make_cfg("optimizer=sgd", "optimizer.lr=0.1", output_dir=tmp_path / "sgd"))
+    never_averaging = train(make_cfg("optimizer=asgd", *asgd_as_sgd, "optimizer.t0=1000000", output_dir=tmp_path / "never"))
+    averaging = train(make_cfg("optimizer=asgd", *asgd_as_sgd, "optimizer.t0=2", output_dir=tmp_path / "averaging"))
+    assert never_averaging.val_loss == pytest.approx(sgd.val_loss, rel=1e-6)
+    assert never_averaging.test_loss == pytest.approx(sgd.test_loss, rel=1e-6)
+    assert abs(averaging.val_loss - sgd.val_loss) > 1e-4  # 50x the tolerance the equalities above hold to
+    assert abs(averaging.test_loss - sgd.test_loss) > 1e-4
+    assert averaging.train_loss == pytest.approx(sgd.train_loss, rel=1e-6)  # training itself is SGD's
+
+
+def test_lbfgs_records_each_steps_first_evaluation(make_cfg, tmp_path: Path) -> None:
+    """L-BFGS's line search evaluates the loss several times a step; only the first counts as the step's loss."""
+    summary = train(make_cfg("optimizer=lbfgs", "data=digits", "trainer.max_epochs=1", "optimizer.max_iter=3"))
+    assert summary.status == "ok" and summary.evaluations_per_step > 1.5
+    scalars = SummaryReader(str(tmp_path)).scalars
+    steps = scalars[scalars.tag == "train/loss_step"]
+    assert steps["step"].tolist() == list(range(19))  # one logged loss per optimizer step, not per evaluation
+    sizes = torch.tensor([64.0] * 18 + [48.0])
+    assert summary.train_loss == pytest.approx(float((torch.tensor(steps["value"].tolist()) * sizes).sum() / sizes.sum()), rel=1e-5)
+
+
+def test_step_loss_and_evaluation_counts_follow_the_first_call_per_batch() -> None:
+    module = Classifier(torch.nn.Linear(4, 3), lambda params: torch.optim.SGD(params, lr=0.1),
+                        SchedulerSpec(None, "epoch", 1, None, None))
+    module._track_train_loss = lambda *args: None  # no trainer here: only the bookkeeping is under test
+    batch = (torch.randn(5, 4), torch.randint(0, 3, (5,)))
+    first = module.training_step(batch, 0)
+    with torch.no_grad():
+        module.model.weight.add_(10.0)  # a line-search probe far away
+    module.training_step(batch, 0)
+    assert torch.equal(module.step_loss, first.detach()) and (module.evaluations, module.steps) == (2, 1)
+    module.training_step(batch, 1)
+    assert (module.evaluations, module.steps) == (3, 2)
+
+
+def test_summary_records_identity_provenance_and_target(make_cfg) -> None:
+    summary = train(make_cfg("optimizer=adam", "optimizer.lr=0.002"))
+    assert summary.choices["optimizer"] == "adam" and "optimizer.lr=0.002" in summary.overrides
+    assert summary.config["optimizer.lr"] == 0.002 and summary.config["data.name"] == "synthetic"
+    assert set(summary.versions) >= {"torch", "lightning", "python"} and summary.device
+    assert summary.git_commit is None or len(summary.git_commit.split("-")[0]) == 40
+    assert summary.target_acc == 0.10  # conf/train.yaml's report.data_targets.synthetic, fixed before the run
+
+
+def test_validation_several_times_per_epoch_keeps_the_best(make_cfg, tmp_path: Path) -> None:
+    summary = train(make_cfg("data=digits", "optimizer=adam", "trainer.val_check_interval=0.5"))
+    curves = read_curves(tmp_path)
+    positions = curves["val_acc"].dropna().index.tolist()
+    assert positions == pytest.approx([9 / 19, 18 / 19, 1 + 9 / 19, 1 + 18 / 19], abs=1e-5)
+    assert summary.best_val_acc == pytest.approx(curves["val_acc"].max())
+    assert curves["train_loss"].dropna().index.tolist() == [1.0, 2.0]

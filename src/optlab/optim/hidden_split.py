@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from optlab.optim.closure import evaluate
+
 OptimizerFactory = Callable[..., Optimizer]
 
 
@@ -54,10 +56,7 @@ class HiddenSplitOptimizer(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         for part in self.parts:
             part.step()
         return loss

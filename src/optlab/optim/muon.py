@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch.optim import Optimizer
 
+from optlab.optim.closure import evaluate
+
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the author's quintic iteration, also torch's defaults
 EPS = 1e-7
 
@@ -68,10 +70,7 @@ class Muon(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:

@@ -15,23 +15,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched for summary.json)")
     parser.add_argument("--out", type=Path, default=Path("report"), help="where figures and tables go")
     parser.add_argument("--target-acc", type=float, default=None,
-                        help="validation accuracy for 'epochs to target' (default: 90%% of the best run's)")
-    parser.add_argument("--group-by", default="optimizer",
-                        help="comma-separated summary keys naming a group, e.g. optimizer,scheduler or optimizer,lr")
-    parser.add_argument("--sort-by", default="epochs_to_target", choices=SORTABLE)
+                        help="validation accuracy for time to target, a fraction (default: each run's report.target_acc)")
+    parser.add_argument("--group-by", default=None,
+                        help="comma-separated config keys naming a group, e.g. optimizer,optimizer.lr "
+                             "(default: every key that differs between the runs, seed aside)")
+    parser.add_argument("--reference", default=None,
+                        help="group label the others are compared with (default: best mean validation accuracy)")
+    parser.add_argument("--sort-by", default="val_acc", choices=SORTABLE)
     parser.add_argument("--band", default="minmax", choices=("minmax", "std"), help="spread drawn around the mean")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    options = ReportOptions(args.target_acc, args.group_by.split(","), args.sort_by, args.band)
+    group_by = args.group_by.split(",") if args.group_by else None
+    options = ReportOptions(args.target_acc, group_by, args.sort_by, args.band, args.reference)
     try:
         outputs = write_report(args.paths, args.out, options)
     except (ValueError, FileNotFoundError) as error:
         print(f"optlab.report: {error}", file=sys.stderr)
         return 2
-    print(f"report: {outputs.figure}\ntable: {outputs.table}")
+    print(f"report: {outputs.markdown}\ntable: {outputs.table}")
     return 0
 
 

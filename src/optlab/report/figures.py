@@ -1,7 +1,12 @@
-"""The report's figures (matplotlib, PNG, readable at README width). One colour per group in every figure."""
+"""The report's figures (matplotlib, PNG, readable at README width).
+
+One colour per optimizer in every figure (groups of one optimizer, e.g. several learning rates, differ by line
+style); curve figures draw the best groups in colour and the rest in grey, so 18 groups stay readable.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -9,25 +14,36 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from optlab.report.runs import Run  # noqa: E402
 
 WIDTH = 11.0  # inches at 110 dpi: about 1200 px, README width on a large screen
+HIGHLIGHT = 6  # groups drawn in colour in the curve figures; the others in grey
+LINE_STYLES = ("-", "--", ":", "-.")
+GREY = (0.72, 0.72, 0.72)
 
 
-def group_colours(labels: list[str]) -> dict[str, tuple]:
-    """A fixed colour per group, assigned in sorted order so every figure of a report agrees."""
-    palette = plt.get_cmap("tab20").colors
-    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(labels))}
+def group_styles(table: pd.DataFrame) -> dict[str, tuple[tuple, str]]:
+    """(colour, line style) per group: the colour from its optimizer (sorted names, tab20), the style from its
+    rank among groups of the same optimizer."""
+    strong_then_light = plt.get_cmap("tab20").colors
+    palette = strong_then_light[0::2] + strong_then_light[1::2]
+    optimizers = sorted(set(table["optimizer"]))
+    colour = {name: palette[i % len(palette)] for i, name in enumerate(optimizers)}
+    styles, seen = {}, {}
+    for row in table.itertuples():
+        index = seen.get(row.optimizer, 0)
+        seen[row.optimizer] = index + 1
+        styles[row.group] = (colour[row.optimizer], LINE_STYLES[index % len(LINE_STYLES)])
+    return styles
 
 
 def _stack(runs: list[Run], column: str) -> pd.DataFrame:
-    """One column per run, one row per epoch."""
-    series = {str(r.folder): r.curves[column] for r in runs if not r.curves.empty}
-    return pd.DataFrame(series)
+    """One column per run, one row per position (epochs) where the run has this value."""
+    return pd.DataFrame({str(r.folder): r.curves[column].dropna() for r in runs if not r.curves.empty})
 
 
 def _band(stack: pd.DataFrame, band: str) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -54,26 +70,31 @@ def _log_scale_helps(values: list[pd.Series]) -> bool:
     return not joined.empty and joined.max() / joined.min() > 4
 
 
-def plot_metric_by_epoch(
-    ax: plt.Axes, groups: dict[str, list[Run]], colours: dict[str, tuple], column: str, band: str
-) -> list[pd.Series]:
+def plot_metric(ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str) -> list[pd.Series]:
+    """Mean curve per group with a band over its runs; the first HIGHLIGHT of `order` in colour, on top."""
     means = []
-    for label, runs in groups.items():
-        stack = _stack(runs, column)
-        if stack.empty or stack.isna().all().all():
+    for rank, label in reversed(list(enumerate(order))):
+        stack = _stack(groups[label], column)
+        if stack.empty:
             continue
         mean, low, high = _band(stack, band)
-        ax.plot(mean.index, mean.values, color=colours[label], label=label, linewidth=1.6)
-        ax.fill_between(mean.index, low.values, high.values, color=colours[label], alpha=0.18, linewidth=0)
+        colour, style = styles[label] if rank < HIGHLIGHT else (GREY, "-")
+        ax.plot(mean.index, mean.values, color=colour, linestyle=style, linewidth=1.8 if rank < HIGHLIGHT else 0.9,
+                label=label if rank < HIGHLIGHT else None, zorder=3 if rank < HIGHLIGHT else 2)
+        if rank < HIGHLIGHT:
+            ax.fill_between(mean.index, low.values, high.values, color=colour, alpha=0.15, linewidth=0)
         means.append(mean)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     return means
 
 
-def _legend(fig: plt.Figure, ax: plt.Axes) -> None:
+def _legend(fig: plt.Figure, ax: plt.Axes, greyed: int) -> None:
     handles, labels = ax.get_legend_handles_labels()
+    handles, labels = handles[::-1], labels[::-1]  # drawn worst first, so that the best lie on top
+    if greyed > 0:
+        handles.append(plt.Line2D([], [], color=GREY, linewidth=0.9))
+        labels.append(f"{greyed} other groups")
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
 
@@ -85,37 +106,39 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def loss_by_epoch(groups, colours, band: str, title: str, path: Path) -> Path:
+def loss_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
     fig, (train_ax, val_ax) = plt.subplots(1, 2, figsize=(WIDTH, 4.2), sharex=True)
     for ax, column, name in ((train_ax, "train_loss", "training loss"), (val_ax, "val_loss", "validation loss")):
-        means = plot_metric_by_epoch(ax, groups, colours, column, band)
+        means = plot_metric(ax, groups, styles, order, column, band)
         ax.set_ylabel(name)
         ax.set_title(name)
         if _log_scale_helps(means):
             _use_log_scale(ax)
     fig.suptitle(title, fontsize=10)
-    _legend(fig, val_ax)
+    _legend(fig, val_ax, len(order) - HIGHLIGHT)
     return _save(fig, path)
 
 
-def accuracy_by_epoch(groups, colours, band: str, title: str, path: Path) -> Path:
+def accuracy_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 4.2))
-    plot_metric_by_epoch(ax, groups, colours, "val_acc", band)
+    plot_metric(ax, groups, styles, order, "val_acc", band)
     ax.set_ylabel("validation accuracy")
     ax.set_title(title, fontsize=10)
-    _legend(fig, ax)
+    _legend(fig, ax, len(order) - HIGHLIGHT)
     return _save(fig, path)
 
 
-def loss_by_time(groups, colours, title: str, path: Path) -> Path:
+def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Path:
     """Validation loss against wall-clock seconds since training started (mean over seeds of both)."""
     fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 4.2))
     means = []
-    for label, runs in groups.items():
-        loss, seconds = _stack(runs, "val_loss").mean(axis=1), _stack(runs, "elapsed_s").mean(axis=1)
-        if loss.dropna().empty:
+    for rank, label in reversed(list(enumerate(order))):
+        loss, seconds = _stack(groups[label], "val_loss").mean(axis=1), _stack(groups[label], "val_elapsed_s").mean(axis=1)
+        if loss.empty or seconds.empty:
             continue
-        ax.plot(seconds.values, loss.values, color=colours[label], label=label, marker="o", markersize=2.5)
+        colour, style = styles[label] if rank < HIGHLIGHT else (GREY, "-")
+        ax.plot(seconds.values, loss.values, color=colour, linestyle=style, marker="o", markersize=2.5 if rank < HIGHLIGHT else 1.5,
+                label=label if rank < HIGHLIGHT else None, zorder=3 if rank < HIGHLIGHT else 2)
         means.append(loss)
     if _log_scale_helps(means):
         _use_log_scale(ax)
@@ -123,15 +146,55 @@ def loss_by_time(groups, colours, title: str, path: Path) -> Path:
     ax.set_ylabel("validation loss")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    _legend(fig, ax)
+    _legend(fig, ax, len(order) - HIGHLIGHT)
     return _save(fig, path)
 
 
-def cost_bars(table: pd.DataFrame, colours, title: str, path: Path) -> Path:
+def ranking(table: pd.DataFrame, styles, time_ranges: dict[str, tuple[float, float]], title: str, path: Path) -> Path:
+    """Left: the compared accuracy per group, mean with its 95% CI, best on top. Right: median epochs to the
+    target with the range over seeds; a group whose median is a miss is marked "never" at the right edge."""
+    metric = table["compared_on"].iloc[0]
+    rows = table[table[metric].notna()].sort_values(metric, ascending=True)
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(WIDTH, 0.3 * len(rows) + 1.8), sharey=True)
+    y = np.arange(len(rows))
+    for i, row in enumerate(rows.itertuples()):
+        colour = styles[row.group][0]
+        mean, low, high = getattr(row, metric), getattr(row, f"{metric}_low"), getattr(row, f"{metric}_high")
+        errors = [[mean - low], [high - mean]] if math.isfinite(low) else None
+        acc_ax.errorbar(mean, i, xerr=errors, fmt="o", color=colour, capsize=3)
+        marker = "*" if row.verdict == "reference" else ("o" if row.verdict == "indistinguishable" else "x")
+        acc_ax.plot(mean, i, marker, color=colour, markersize=9 if marker == "*" else 6)
+    acc_ax.set_yticks(y, rows["group"])
+    acc_ax.set_xlabel(f"{metric.replace('_', ' ')} (mean, 95% CI over seeds; * reference, x separated from it)")
+    acc_ax.grid(axis="x", alpha=0.3)
+    finite = [v for v in rows["epochs_to_target"] if math.isfinite(v)] + \
+             [hi for g in rows["group"] for hi in [time_ranges.get(g, (math.nan, math.nan))[1]] if math.isfinite(hi)]
+    edge = (max(finite) if finite else 1.0) * 1.12
+    for i, row in enumerate(rows.itertuples()):
+        median = row.epochs_to_target
+        if not math.isfinite(median) and math.isnan(median):
+            continue
+        low, high = time_ranges.get(row.group, (median, median))
+        shown_high = min(high, edge)
+        if math.isinf(median):
+            time_ax.text(edge, i, "never", va="center", ha="right", fontsize=8, color=styles[row.group][0])
+            continue
+        time_ax.plot([low, shown_high], [i, i], color=styles[row.group][0], linewidth=2, alpha=0.5)
+        time_ax.plot(median, i, "o", color=styles[row.group][0])
+    target = table["target_acc"].dropna()
+    name = f"{target.iloc[0]:.0%}" if len(target) and target.nunique() == 1 else "target"
+    time_ax.set_xlabel(f"epochs to {name} validation accuracy (median, range over seeds)")
+    time_ax.set_xlim(0, edge * 1.02)
+    time_ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def cost_bars(table: pd.DataFrame, styles, title: str, path: Path) -> Path:
     """Time per epoch and optimizer-state memory, one bar per group."""
     rows = table.sort_values("group")
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(WIDTH, 0.28 * len(rows) + 1.6), sharey=True)
-    bar_colours = [colours[g] for g in rows["group"]]
+    bar_colours = [styles[g][0] for g in rows["group"]]
     time_ax.barh(rows["group"], rows["epoch_time_s"], color=bar_colours)
     time_ax.set_xlabel("seconds per epoch (mean over runs)")
     memory_ax.barh(rows["group"], rows["optimizer_state_bytes"] / 2**10, color=bar_colours)

@@ -1,5 +1,6 @@
-"""Observations written from the numbers of a report's table, never by hand: who got there first, who failed
-and why, how far seeds disagree, and what the fastest ones cost."""
+"""Observations written from the numbers of a report's table, never by hand. Each sentence states only what the
+table supports: a difference between groups is claimed only where a Holm-corrected paired test separates them;
+otherwise the groups are "indistinguishable at this number of seeds"."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import math
 
 import pandas as pd
 
+from optlab.report.statistics import ALPHA
 
-def _finite(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    return table[table[column].map(lambda v: isinstance(v, float) and math.isfinite(v))]
+METRIC_NAMES = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
 
 
 def _names(frame: pd.DataFrame) -> str:
@@ -20,60 +21,99 @@ def _kib(value: float) -> str:
     return "none" if value == 0 else f"{value / 2**10:,.0f} KiB"
 
 
-def write_observations(table: pd.DataFrame, target: float) -> list[str]:
+def _ci(low: float, high: float) -> str:
+    return f"95% CI {low:.2%} to {high:.2%}" if math.isfinite(low) else "no CI"
+
+
+def _epochs(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:g} epochs"
+
+
+def write_observations(table: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """`time_ranges`: per group, the fewest and most epochs to target over its seeds (inf for a miss)."""
+    lines = _comparison(table) + _time_to_target(table, time_ranges) + _outcomes(table) + _cost(table)
+    return lines
+
+
+def _comparison(table: pd.DataFrame) -> list[str]:
+    reference = table["reference"].iloc[0] if len(table) else ""
+    if not reference:
+        return ["No run finished: nothing to compare."]
+    ref = table[table["group"] == reference].iloc[0]
+    metric = METRIC_NAMES[ref.compared_on]
+    seeds = len(ref.seeds.split(","))
+    lines = [
+        f"Highest mean validation accuracy: {reference} ({ref.val_acc:.2%}); its {metric} {ref[ref.compared_on]:.2%} "
+        f"({_ci(ref[ref.compared_on + '_low'], ref[ref.compared_on + '_high'])}, {seeds} seed{'s' if seeds > 1 else ''})."
+        " Every other group "
+        f"is compared with it on {metric}, seed by seed (same initial weights), by paired t-tests with Holm's "
+        f"correction at {ALPHA:.0%}.",
+    ]
+    same = table[table["verdict"] == "indistinguishable"]
+    if not same.empty:
+        lines.append(f"Indistinguishable from {reference} at {seeds} seeds: {_names(same)}.")
+    for verdict, word in (("lower", "Below"), ("higher", "Above")):
+        hit = table[table["verdict"] == verdict]
+        if not hit.empty:
+            parts = ", ".join(f"{row.group} ({row.diff:+.2%}, CI {row.diff_low:+.2%} to {row.diff_high:+.2%})"
+                              for row in hit.itertuples())
+            lines.append(f"{word} {reference} (paired difference, Holm p < {ALPHA}): {parts}.")
+    untested = table[table["verdict"].str.startswith("untested")]
+    if not untested.empty:
+        lines.append(f"Not tested, fewer than two seeds paired with {reference}: {_names(untested)}.")
+    return lines
+
+
+def _time_to_target(table: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> list[str]:
+    timed = table[table["epochs_to_target"].notna()]
+    if timed.empty:
+        return ["No target accuracy was set (report.target_acc): time to target not measured."]
+    targets = {t for t in timed["target_acc"] if math.isfinite(t)}
+    target = f"{targets.pop():.0%}" if len(targets) == 1 else "each run's target"
+    reached = timed[timed["epochs_to_target"] < math.inf]
+    if reached.empty:
+        return [f"No group reached {target} validation accuracy in the median over its seeds."]
+    best = reached["epochs_to_target"].min()
+    first = reached[reached["epochs_to_target"] == best]
+    lines = [
+        f"Fewest epochs to {target} validation accuracy (median over seeds, a miss counts as never): "
+        + ", ".join(f"{row.group} ({row.reached_target}/{row.runs} runs reached it)" for row in first.itertuples())
+        + f" at {best:g} epochs" + (" (a tie)" if len(first) > 1 else "") + "."
+    ]
+    others = reached[reached["epochs_to_target"] > best]
+    if not others.empty:
+        fastest_slowest = max(time_ranges[g][1] for g in first["group"])
+        overlap = others[[time_ranges[g][0] <= fastest_slowest for g in others["group"]]]
+        if not overlap.empty:
+            lines.append(f"Their seeds' epochs to target overlap with those of {_names(overlap)}: the order among "
+                         "these is not settled by these seeds.")
+    never = timed[timed["epochs_to_target"] == math.inf]
+    if not never.empty:
+        lines.append(f"Median never reached {target}: {_names(never)}.")
+    return lines
+
+
+def _outcomes(table: pd.DataFrame) -> list[str]:
     lines = []
-    if math.isfinite(target):
-        reached = _finite(table, "epochs_to_target").sort_values(["epochs_to_target", "seconds_to_target"])
-        if not reached.empty:
-            first = ", ".join(
-                f"{row.group} ({row.epochs_to_target:.1f} epochs, {row.seconds_to_target:.1f} s, {row.reached_target} runs)"
-                for row in reached.head(3).itertuples()
-            )
-            lines.append(f"First to {target:.0%} validation accuracy: {first}.")
-            by_time = reached.sort_values("seconds_to_target").iloc[0]
-            if by_time.group != reached.iloc[0].group:
-                lines.append(
-                    f"In wall-clock time {by_time.group} got there first ({by_time.seconds_to_target:.1f} s): "
-                    "fewer epochs is not always less time."
-                )
-        # Groups with no run that trained are reported by their status below, not here.
-        never = table[table["epochs_to_target"].isna() & table["status"].str.contains("ok|diverged")]
-        if not never.empty:
-            lines.append(f"Never reached {target:.0%} within the run: {_names(never)}.")
     for status in ("diverged", "skipped", "failed", "interrupted"):
-        hit = table[table["status"].str.contains(status)]
-        for row in hit.itertuples():
+        for row in table[table["status"].str.contains(status)].itertuples():
             lines.append(f"{row.group}: {row.status} — {row.reasons or 'no reason recorded'}.")
-    tested = _finite(table, "test_acc")
-    if not tested.empty:
-        best = tested.sort_values("test_acc", ascending=False).iloc[0]
-        lines.append(
-            f"Highest test accuracy (final weights, mean ± std over {best.runs} runs): "
-            f"{best.group} {best.test_acc:.2%} ± {best.test_acc_std:.2%}."
-        )
-        multi = tested[tested["runs"] > 1]
-        if len(multi) > 1:
-            spread = multi.sort_values("test_acc_std")
-            lines.append(
-                f"Spread across seeds (std of test accuracy): smallest {spread.iloc[0].group} "
-                f"({spread.iloc[0].test_acc_std:.2%}), largest {spread.iloc[-1].group} ({spread.iloc[-1].test_acc_std:.2%})."
-            )
-    timed = _finite(table, "epoch_time_s").sort_values("epoch_time_s")
+    probing = table[table["evaluations_per_step"] > 1]
+    for row in probing.itertuples():
+        lines.append(f"{row.group} evaluated the loss {row.evaluations_per_step:.2f} times per step (its line "
+                     "search); its training loss is each step's first evaluation.")
+    return lines
+
+
+def _cost(table: pd.DataFrame) -> list[str]:
+    lines = []
+    timed = table[table["epoch_time_s"].notna()].sort_values("epoch_time_s")
     if len(timed) > 1:
-        lines.append(
-            f"Time per epoch: from {timed.iloc[0].epoch_time_s:.2f} s ({timed.iloc[0].group}) "
-            f"to {timed.iloc[-1].epoch_time_s:.2f} s ({timed.iloc[-1].group})."
-        )
-    memory = _finite(table, "optimizer_state_bytes").sort_values("optimizer_state_bytes")
+        lines.append(f"Time per epoch (mean over runs, as measured on this machine): from "
+                     f"{timed.iloc[0].epoch_time_s:.2f} s ({timed.iloc[0].group}) to {timed.iloc[-1].epoch_time_s:.2f} s "
+                     f"({timed.iloc[-1].group}).")
+    memory = table[table["optimizer_state_bytes"].notna()].sort_values("optimizer_state_bytes")
     if len(memory) > 1:
-        lines.append(
-            f"Optimizer state: from {_kib(memory.iloc[0].optimizer_state_bytes)} ({memory.iloc[0].group}) "
-            f"to {_kib(memory.iloc[-1].optimizer_state_bytes)} ({memory.iloc[-1].group})."
-        )
-    if math.isfinite(target) and not _finite(table, "epochs_to_target").empty:
-        fastest = _finite(table, "epochs_to_target").sort_values(["epochs_to_target", "seconds_to_target"]).iloc[0]
-        lines.append(
-            f"The cost of the fastest, {fastest.group}: {fastest.epoch_time_s:.2f} s per epoch and "
-            f"{_kib(fastest.optimizer_state_bytes)} of optimizer state."
-        )
+        lines.append(f"Optimizer state: from {_kib(memory.iloc[0].optimizer_state_bytes)} ({memory.iloc[0].group}) "
+                     f"to {_kib(memory.iloc[-1].optimizer_state_bytes)} ({memory.iloc[-1].group}).")
     return lines

@@ -1,4 +1,4 @@
-"""Find runs under any folders and read each one's summary and per-epoch curves from its TensorBoard events."""
+"""Find runs under any folders and read each one's summary and curves from its TensorBoard events."""
 
 from __future__ import annotations
 
@@ -11,20 +11,18 @@ from tbparse import SummaryReader
 
 from optlab.summary import FILENAME, RunSummary
 
-# TensorBoard tag -> curve column. One value per epoch each; `epoch` (logged by Lightning) maps steps to epochs.
-CURVE_TAGS = {
-    "train/loss_epoch": "train_loss",
-    "val/loss": "val_loss",
-    "val/acc": "val_acc",
-    "time/elapsed_s": "elapsed_s",
-}
+# TensorBoard tag -> curve column. Epoch-end values sit at whole epochs (1, 2, ...); validation values at the
+# epoch each validation happened (`val/epoch`: 0.5 mid-way through the first epoch with val_check_interval=0.5).
+EPOCH_TAGS = {"train/loss_epoch": "train_loss", "time/elapsed_s": "elapsed_s"}
+VALIDATION_TAGS = {"val/loss": "val_loss", "val/acc": "val_acc", "time/val_elapsed_s": "val_elapsed_s"}
+COLUMNS = [*EPOCH_TAGS.values(), *VALIDATION_TAGS.values()]
 
 
 @dataclass(frozen=True)
 class Run:
     folder: Path
     summary: RunSummary
-    curves: pd.DataFrame  # index: epoch number from 1; columns: CURVE_TAGS values
+    curves: pd.DataFrame  # index: epochs trained (float); columns: COLUMNS, NaN where a row has no such value
 
 
 def find_run_folders(paths: Iterable[Path]) -> list[Path]:
@@ -43,20 +41,30 @@ def load_runs(paths: Iterable[Path]) -> list[Run]:
 
 
 def read_curves(folder: Path) -> pd.DataFrame:
-    """Per-epoch values of CURVE_TAGS from the run's event files; empty for runs that never trained."""
-    empty = pd.DataFrame(columns=list(CURVE_TAGS.values()), dtype=float)
+    """Epoch-end and validation values from the run's event files; empty for runs that never trained."""
+    empty = pd.DataFrame(columns=COLUMNS, dtype=float)
     if not any(folder.glob("events.out.tfevents.*")):
         return empty
     scalars = SummaryReader(str(folder)).scalars
     if scalars.empty:
         return empty
-    epochs = scalars[scalars.tag == "epoch"].drop_duplicates("step", keep="last").set_index("step")["value"]
-    rows = scalars[scalars.tag.isin(list(CURVE_TAGS))].copy()
-    rows["epoch"] = rows["step"].map(epochs)
-    rows = rows.dropna(subset=["epoch"])
-    # A resumed run logs some epochs twice: the last value wins.
-    curves = rows.pivot_table(index="epoch", columns="tag", values="value", aggfunc="last")
-    curves = curves.rename(columns=CURVE_TAGS).reindex(columns=list(CURVE_TAGS.values()))
-    curves.index = curves.index.astype(int) + 1
+    # A resumed run logs some steps twice: the last value wins.
+    by_step = scalars.pivot_table(index="step", columns="tag", values="value", aggfunc="last")
+    frames = [
+        _positioned(by_step, EPOCH_TAGS, by_step.get("epoch") + 1 if "epoch" in by_step else None),
+        _positioned(by_step, VALIDATION_TAGS, by_step.get("val/epoch")),
+    ]
+    curves = pd.concat([f for f in frames if not f.empty], axis=0) if any(not f.empty for f in frames) else empty
+    curves = curves.groupby(level=0).last().reindex(columns=COLUMNS).sort_index()
     curves.index.name = "epoch"
     return curves
+
+
+def _positioned(by_step: pd.DataFrame, tags: dict[str, str], position: pd.Series | None) -> pd.DataFrame:
+    """The rows holding any of `tags`, indexed by their position in epochs."""
+    present = [tag for tag in tags if tag in by_step]
+    if position is None or not present:
+        return pd.DataFrame()
+    rows = by_step[present].dropna(how="all").rename(columns=tags)
+    rows.index = position.reindex(rows.index).round(6)
+    return rows[rows.index.notna()]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -11,24 +11,24 @@ import pandas as pd
 from optlab.report import figures
 from optlab.report.observations import write_observations
 from optlab.report.runs import Run, load_runs
-from optlab.report.table import default_target, group_runs, summarise
+from optlab.report.table import group_runs, summarise, time_to_target
 from optlab.summary import write_atomic
 
 
 @dataclass(frozen=True)
 class ReportOptions:
-    target_acc: float | None = None  # None: 90% of the best run's validation accuracy
-    group_by: list[str] = field(default_factory=lambda: ["optimizer"])
-    sort_by: str = "epochs_to_target"
+    target_acc: float | None = None  # None: each run's own target (report.target_acc when it ran)
+    group_by: list[str] | None = None  # None: every config key that differs between the runs, seed aside
+    sort_by: str = "val_acc"
     band: str = "minmax"  # or "std"
+    reference: str | None = None  # None: the group with the best mean validation accuracy
 
 
 @dataclass(frozen=True)
 class ReportOutputs:
-    figure: Path  # the main figure: loss per epoch
+    markdown: Path  # summary.md: table, observations, figures
     table: Path  # summary.csv
-    markdown: Path
-    figures: list[Path]
+    figures: list[Path]  # none when no run finished
 
 
 def describe(runs: list[Run]) -> str:
@@ -40,49 +40,74 @@ def describe(runs: list[Run]) -> str:
     return f"{values('data')}, {values('model')}, {epochs} epochs, seeds {values('seed')}"
 
 
-def write_report(paths: list[Path], out: Path, options: ReportOptions) -> ReportOutputs:
+def check_options(options: ReportOptions) -> None:
     if options.band not in ("minmax", "std"):
         raise ValueError(f"unknown band {options.band!r}; choose minmax or std")
+    if options.target_acc is not None and not 0 < options.target_acc <= 1:
+        raise ValueError(f"target accuracy {options.target_acc} must be a fraction in (0, 1], e.g. 0.85 for 85%")
+
+
+def write_report(paths: list[Path], out: Path, options: ReportOptions) -> ReportOutputs:
+    check_options(options)
     runs = load_runs(paths)
     if not runs:
         raise FileNotFoundError(f"no summary.json under {', '.join(map(str, paths))}: point the report at run or sweep folders")
     groups = group_runs(runs, options.group_by)
-    target = options.target_acc if options.target_acc is not None else default_target(runs)
-    table = summarise(groups, target, options.sort_by)
+    table = summarise(groups, options.target_acc, options.sort_by, options.reference)
+    ranges = {label: _epoch_range(runs_, options.target_acc) for label, runs_ in groups.items()}
     out.mkdir(parents=True, exist_ok=True)
-
-    colours = figures.group_colours(list(groups))
     title = describe(runs)
-    band = "min-max" if options.band == "minmax" else "±1 std"
-    drawn = [
-        figures.loss_by_epoch(groups, colours, options.band, f"{title} (mean, band: {band} over runs)", out / "loss_epoch.png"),
-        figures.accuracy_by_epoch(groups, colours, options.band, f"Validation accuracy — {title}", out / "val_acc_epoch.png"),
-        figures.loss_by_time(groups, colours, f"Validation loss against time — {title}", out / "loss_time.png"),
-        figures.cost_bars(table, colours, f"Cost — {title}", out / "cost.png"),
-    ]
+    drawn = _draw(groups, table, ranges, options, title, out) if any(r.summary.status == "ok" for r in runs) else []
     csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
-    markdown = write_atomic(out / "summary.md", render_markdown(table, target, title, drawn, out))
-    return ReportOutputs(figure=drawn[0], table=csv, markdown=markdown, figures=drawn)
+    markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out))
+    return ReportOutputs(markdown=markdown, table=csv, figures=drawn)
 
 
-def render_markdown(table: pd.DataFrame, target: float, title: str, drawn: list[Path], out: Path) -> str:
-    header = ["group", "runs", "status", "train loss", "val loss", "best val acc", "test acc",
-              f"epochs to {target:.0%}" if math.isfinite(target) else "epochs to target",
-              "seconds to target", "s/epoch", "optimizer state"]
+def _epoch_range(runs: list[Run], target: float | None) -> tuple[float, float]:
+    """Fewest and most epochs to target over a group's runs (inf for a miss)."""
+    epochs = [time_to_target(r, target if target is not None else r.summary.target_acc)[0] for r in runs]
+    epochs = [e for e in epochs if not math.isnan(e)]
+    return (min(epochs), max(epochs)) if epochs else (math.nan, math.nan)
+
+
+def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: str, out: Path) -> list[Path]:
+    styles = figures.group_styles(table)
+    order = list(table["group"])  # best first: the curve figures colour the first few
+    band = "min-max" if options.band == "minmax" else "±1 std"
+    return [
+        figures.ranking(table, styles, ranges, f"Ranking — {title}", out / "ranking.png"),
+        figures.loss_by_epoch(groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)", out / "loss_epoch.png"),
+        figures.accuracy_by_epoch(groups, styles, order, options.band, f"Validation accuracy — {title}", out / "val_acc_epoch.png"),
+        figures.loss_by_time(groups, styles, order, f"Validation loss against time — {title}", out / "loss_time.png"),
+        figures.cost_bars(table, styles, f"Cost — {title}", out / "cost.png"),
+    ]
+
+
+def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], out: Path) -> str:
+    targets = table["target_acc"].dropna()
+    target = f"{targets.iloc[0]:.0%}" if len(targets) and targets.nunique() == 1 else "target"
+    metric = table["compared_on"].iloc[0].replace("_", " ") if len(table) else "accuracy"
+    reference = table["reference"].iloc[0] if len(table) else ""
+    header = ["group", "runs", "status", "val acc", f"{metric} (95% CI)", f"vs {reference} (95% CI)",
+              "p (Holm)", "verdict", f"epochs to {target} (median, reached)", "s/epoch", "optimizer state"]
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    column = table["compared_on"].iloc[0] if len(table) else "test_acc"
     for row in table.itertuples():
+        value, low, high = getattr(row, column), getattr(row, f"{column}_low"), getattr(row, f"{column}_high")
         cells = [
-            row.group, str(row.runs), row.status, _num(row.train_loss, "{:.3f}"), _num(row.val_loss, "{:.3f}"),
-            _num(row.best_val_acc, "{:.2%}"),
-            f"{row.test_acc:.2%} ± {row.test_acc_std:.2%}" if math.isfinite(row.test_acc) else "—",
-            _never(row.epochs_to_target, "{:.1f}", row.reached_target, row.status),
-            _never(row.seconds_to_target, "{:.1f}", row.reached_target, row.status),
+            row.group, str(row.runs), row.status, _num(row.val_acc, "{:.2%}"),
+            (f"{value:.2%} ({low:.2%} to {high:.2%})" if math.isfinite(low) else _num(value, "{:.2%}")),
+            ("—" if row.verdict == "reference" or not math.isfinite(row.diff) else
+             f"{row.diff:+.2%}" + (f" ({row.diff_low:+.2%} to {row.diff_high:+.2%})" if math.isfinite(row.diff_low) else "")),
+            _num(row.p_holm, "{:.3f}"), row.verdict,
+            _time(row.epochs_to_target, row.reached_target, row.runs, ranges.get(row.group)),
             _num(row.epoch_time_s, "{:.2f}"),
             _num(row.optimizer_state_bytes / 2**10, "{:,.0f} KiB"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Observations", ""] + [f"- {line}" for line in write_observations(table, target)]
-    lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.relative_to(out)})" for p in drawn]
+    lines += ["", "## Observations", ""] + [f"- {line}" for line in write_observations(table, ranges)]
+    if drawn:
+        lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.relative_to(out)})" for p in drawn]
     return "\n".join(lines) + "\n"
 
 
@@ -90,9 +115,12 @@ def _num(value: float, fmt: str) -> str:
     return fmt.format(value) if isinstance(value, float) and math.isfinite(value) else "—"
 
 
-def _never(value: float, fmt: str, reached: str, status: str) -> str:
-    """"never" for groups that trained and missed the target; "—" for groups that never trained."""
-    if not math.isfinite(value):
-        return "never" if ("ok" in status or "diverged" in status) else "—"
-    done, total = reached.split("/")
-    return fmt.format(value) + ("" if done == total else f" ({reached})")
+def _time(median: float, reached: int, runs: int, span: tuple[float, float] | None) -> str:
+    """"1.25 (1-1.5; 3/3)", "never (1/3)", or "—" when no target applies."""
+    if math.isnan(median):
+        return "—"
+    if math.isinf(median):
+        return f"never ({reached}/{runs})"
+    low, high = span or (median, median)
+    spread = f"{low:g}-{'never' if math.isinf(high) else f'{high:g}'}; " if low != high else ""
+    return f"{median:g} ({spread}{reached}/{runs})"
