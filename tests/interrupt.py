@@ -1,6 +1,9 @@
-"""A callback that interrupts training as Ctrl-C would, after a given epoch (used through config in tests)."""
+"""Interrupting a run as Ctrl-C would, after a given epoch, without changing its config (resume compares configs)."""
 
 import lightning.pytorch as pl
+import pytest
+
+import optlab.job
 
 
 class InterruptAfterEpoch(pl.Callback):
@@ -10,3 +13,9 @@ class InterruptAfterEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
             raise KeyboardInterrupt
+
+
+def interrupt_after_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
+    """The next train() gets an extra callback that stops it after `epoch`; monkeypatch.undo() removes it."""
+    build = optlab.job.build_callbacks
+    monkeypatch.setattr(optlab.job, "build_callbacks", lambda cfg: {**build(cfg), "stop": InterruptAfterEpoch(epoch)})

@@ -151,3 +151,26 @@ def test_ddp_on_two_cpu_processes_trains(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["epochs"] == 2
     assert "world_size: 2" in result.stderr or "distributed_backend=gloo" in result.stderr
+
+
+@pytest.mark.slow
+def test_ddp_processes_agree_when_one_of_them_diverges(tmp_path: Path) -> None:
+    """The first batch's loss is 2.2886 on process 0 and 2.2922 on process 1 (seed 1, synthetic data): a bound of
+    2.29 trips process 1 only. Both must stop together and process 0, which writes the summary, record the
+    divergence (before: process 0 died on a closed socket; on NCCL it would hang)."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*FAST, "device=ddp_cpu", "trainer.max_epochs=3", "divergence.max_loss=2.29",
+                     f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "diverged", summary
+    assert summary["reason"] == "training loss out of bounds on another process at step 1 (epoch 0)"
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("")
+    result = run_cli(*FAST, f"hydra.run.dir={tmp_path / 'a_file' / 'run'}", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"optlab: hydra.run.dir={tmp_path / 'a_file' / 'run'} cannot be created: {tmp_path / 'a_file'} is a file, not a folder; choose another folder"

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from tbparse import SummaryReader
 
 from conftest import OPTIMIZERS, SCHEDULERS
+from interrupt import interrupt_after_epoch
 from optlab.callbacks import EpochCheckpoint
 from optlab.checks import ConfigError
 from optlab.job import build_model, train
@@ -102,18 +103,19 @@ def test_loss_bound_counts_as_divergence(make_cfg) -> None:
     assert summary.status == "diverged" and summary.diverged_step == 1  # caught at the first step
 
 
-def test_interrupted_run_resumes_to_the_same_numbers(make_cfg, tmp_path: Path) -> None:
+def test_interrupted_run_resumes_to_the_same_numbers(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     straight = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", output_dir=tmp_path / "straight"))
     folder = tmp_path / "interrupted"
-    stop = ["+callbacks.stop._target_=interrupt.InterruptAfterEpoch", "+callbacks.stop.epoch=1"]
+    interrupt_after_epoch(monkeypatch, 1)
     with pytest.raises(SystemExit, match="resume=true"):
-        train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", *stop, output_dir=folder))
+        train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", output_dir=folder))
+    monkeypatch.undo()
     assert read_summary(folder)["status"] == "interrupted" and (folder / "checkpoints" / "last.ckpt").is_file()
     resumed = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", "resume=true", output_dir=folder))
     assert resumed.status == "ok" and resumed.epochs == 4
     for key in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "best_val_acc"):
         assert getattr(resumed, key) == pytest.approx(getattr(straight, key), rel=1e-5, abs=1e-6), key
-    again = train(make_cfg("trainer.max_epochs=4", "resume=true", output_dir=folder))
+    again = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", "resume=true", output_dir=folder))
     assert again == resumed  # finished runs are skipped, their summary kept
 
 

@@ -85,10 +85,11 @@ def _mean(values: list[float]) -> float:
 
 class Diverged(RuntimeError):
     """Training loss became non-finite or exceeded the configured bound; `step` counts the optimizer steps taken,
-    the one that produced the loss included."""
+    the one that produced the loss included. `elsewhere`: another DDP process saw it, this one's loss was fine."""
 
-    def __init__(self, loss: float, step: int, epoch: int) -> None:
-        super().__init__(f"training loss {loss:g} at step {step} (epoch {epoch})")
+    def __init__(self, loss: float, step: int, epoch: int, elsewhere: bool = False) -> None:
+        where = f"training loss {loss:g}" if not elsewhere else "training loss out of bounds on another process"
+        super().__init__(f"{where} at step {step} (epoch {epoch})")
         self.loss = loss
         self.step = step
         self.epoch = epoch
@@ -97,7 +98,8 @@ class Diverged(RuntimeError):
 class DivergenceGuard(pl.Callback):
     """Stops a run at once when its training loss is non-finite or above max_loss.
 
-    The loss checked is the step's first evaluation (Classifier.step_loss), not the last: L-BFGS's line search
+    The decision is agreed across DDP processes: one process out of bounds stops them all. The loss checked is
+    the step's first evaluation (Classifier.step_loss), not the last: L-BFGS's line search
     probes points it then rejects, and a huge probe is not a diverged run. The check reads the loss on the
     host, a device sync; check_every_n_steps spaces it out on GPUs (a non-finite loss stays non-finite, so a
     late check still catches it).
@@ -113,8 +115,11 @@ class DivergenceGuard(pl.Callback):
         if trainer.global_step % self.check_every_n_steps or pl_module.step_loss is None:
             return
         value = float(pl_module.step_loss)
-        if not math.isfinite(value) or (self.max_loss is not None and value > self.max_loss):
-            raise Diverged(value, trainer.global_step, trainer.current_epoch)
+        out_of_bounds = not math.isfinite(value) or (self.max_loss is not None and value > self.max_loss)
+        # Every process decides together (as EarlyStopping does): under DDP a process that stopped alone would
+        # leave the others waiting on a collective (a closed socket on gloo, a hang on NCCL).
+        if trainer.strategy.reduce_boolean_decision(out_of_bounds, all=False):
+            raise Diverged(value, trainer.global_step, trainer.current_epoch, elsewhere=not out_of_bounds)
 
 
 class ReseedEachEpoch(pl.Callback):

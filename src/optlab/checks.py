@@ -6,7 +6,11 @@ train/val split, files on disk) live with the data (data.py, sources.py) and als
 
 from __future__ import annotations
 
+import math
+
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 MIXED = ("16-mixed", "bf16-mixed", "16", "bf16")
@@ -16,12 +20,29 @@ class ConfigError(ValueError):
     """A config that cannot work; the message says which override to change."""
 
 
-def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool) -> None:
+def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool, overrides: list[str]) -> None:
+    _check_whole_numbers(cfg)
     _check_positive(cfg)
     _check_learning_rates(cfg.optimizer, "optimizer")
+    _check_optimizer_accepts_its_settings(cfg, optimizer_name, overrides)
     _check_device(cfg)
     _check_precision(cfg, optimizer_name)
     _check_distributed(cfg, multirun)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_whole_numbers(cfg: DictConfig) -> None:
+    """Counts must be integers: data.train_size=10.5 would otherwise fail deep inside indexing."""
+    for node, key, optional in (("data", "batch_size", False), ("data", "eval_batch_size", False),
+                                ("data", "val_size", False), ("data", "train_size", True),
+                                ("trainer", "max_epochs", True), ("", "seed", False)):
+        value = cfg[node][key] if node else cfg[key]
+        if not (_is_whole(value) or (optional and value is None)):
+            name = f"{node}.{key}" if node else key
+            raise ConfigError(f"{name}={value} must be a whole number" + (" or null" if optional else ""))
 
 
 def _check_positive(cfg: DictConfig) -> None:
@@ -35,10 +56,24 @@ def _check_positive(cfg: DictConfig) -> None:
 def _check_learning_rates(node: DictConfig, path: str) -> None:
     """Every `lr` in the optimizer node (nested ones too, e.g. Muon's AdamW part) must be positive."""
     for key, value in node.items():
-        if key == "lr" and (not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigError(f"{path}.lr={value} must be a positive learning rate, e.g. {path}.lr=0.01")
+        if key == "lr" and (not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0):
+            raise ConfigError(f"{path}.lr={value} must be a positive, finite learning rate, e.g. {path}.lr=0.01")
         if isinstance(value, DictConfig):
             _check_learning_rates(value, f"{path}.{key}")
+
+
+def _check_optimizer_accepts_its_settings(cfg: DictConfig, optimizer_name: str, overrides: list[str]) -> None:
+    """Build the configured optimizer on three small matrices (a split optimizer gets both of its parts), so that
+    its own argument checks (torch's "Invalid beta parameter", lion-pytorch's asserts, unknown keys) run in
+    seconds and end in one line, before any data is read."""
+    probe = [torch.nn.Parameter(torch.zeros(2, 2)) for _ in range(3)]
+    try:
+        instantiate(cfg.optimizer)(params=probe)
+    except (ValueError, TypeError, AssertionError, InstantiationException) as error:
+        given = [o for o in overrides if o.lstrip("+~").startswith("optimizer.")]
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "it failed an assertion on its arguments"
+        hint = f"; check {', '.join(given)}" if given else "; check the optimizer.* settings"
+        raise ConfigError(f"optimizer={optimizer_name} ({cfg.optimizer._target_}) refuses its settings: {reason}{hint}") from error
 
 
 def _check_device(cfg: DictConfig) -> None:

@@ -29,6 +29,7 @@ from optlab.checks import ConfigError, check_config
 from optlab.module import Classifier, SchedulerSpec
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
+from optlab.resume import ResumeError, previous_run, usable_checkpoint
 from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary
 
@@ -82,13 +83,14 @@ def start_summary(cfg: DictConfig) -> RunSummary:
 def train(cfg: DictConfig) -> RunSummary:
     """Run one configured training job and return its summary (also written to the run folder)."""
     output_dir = Path(HydraConfig.get().runtime.output_dir)
-    previous = RunSummary.read(output_dir) if cfg.resume else None
+    summary = start_summary(cfg)
+    previous = previous_run(output_dir, summary.config) if cfg.resume else None
     if previous is not None and previous.status in FINISHED:
         log.info("resume: %s already finished (%s), skipped", output_dir, previous.status)
         return previous
 
-    summary = start_summary(cfg)
-    check_config(cfg, summary.optimizer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+    check_config(cfg, summary.optimizer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN,
+                 overrides=summary.overrides)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -113,8 +115,8 @@ def train(cfg: DictConfig) -> RunSummary:
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
 
-    checkpoint = output_dir / "checkpoints" / "last.ckpt"
-    resume_from = str(checkpoint) if cfg.resume and checkpoint.is_file() else None
+    checkpoint = usable_checkpoint(output_dir / "checkpoints" / "last.ckpt") if cfg.resume else None
+    resume_from = str(checkpoint) if checkpoint else None
     if resume_from:
         log.info("resume: continuing from %s", resume_from)
     started = time.perf_counter()
@@ -124,7 +126,10 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status, summary.reason = "diverged", str(diverged)
         summary.diverged_step, summary.diverged_epoch = diverged.step, diverged.epoch
         log.warning("diverged: %s", diverged)
-    except SystemExit:  # Ctrl-C (Lightning exits) or SIGTERM: keep what is known, then stop
+    except SystemExit:
+        if not trainer.interrupted:  # not Lightning's own exit after Ctrl-C or SIGTERM: not ours to handle
+            raise
+        # Lightning caught the signal, ran its on_exception hooks and exits: keep what is known, then stop.
         summary.status, summary.reason = "interrupted", "stopped by a signal; resume=true continues it"
         _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
         _finish(summary, output_dir, trainer.is_global_zero)
@@ -204,6 +209,11 @@ def run_job(cfg: DictConfig) -> RunSummary:
     """train(), turning any failure into a `failed` summary so that one bad job does not end a sweep."""
     try:
         return train(cfg)
+    except ResumeError as error:  # the folder's files stay as they are: nothing is overwritten
+        log.error("%s", error)
+        summary = start_summary(cfg)
+        summary.status, summary.reason = "failed", str(error)
+        return summary
     except (ConfigError, DataError) as error:
         summary = _failed(cfg, str(error))
         log.error("%s", error)

@@ -11,8 +11,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from torch import nn
 from lightning.pytorch.trainer.states import TrainerFn
+from torch import nn
 from torch.optim import Optimizer
 
 from optlab.optim.averaging import restore_weights, swap_in_averages
@@ -107,14 +107,15 @@ class Classifier(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels = batch
         loss = F.cross_entropy(self(images), labels)
-        if batch_idx == 0 and self.evaluated_batch != (self.current_epoch, 0):
-            self.evaluations, self.steps = 0, 0  # a new epoch (not on_train_epoch_start: see _track_train_loss)
-        self.evaluations += 1
-        if self.evaluated_batch != (self.current_epoch, batch_idx):  # the step's first evaluation
-            self.evaluated_batch = (self.current_epoch, batch_idx)
+        batch_key = (self.current_epoch, batch_idx)
+        if batch_key != self.evaluated_batch:  # the step's first evaluation
+            if batch_idx == 0:  # a new epoch (not on_train_epoch_start: see _track_train_loss)
+                self.evaluations, self.steps = 0, 0
+            self.evaluated_batch = batch_key
             self.steps += 1
             self.step_loss = loss.detach()
             self._track_train_loss(self.step_loss, len(labels), batch_idx)
+        self.evaluations += 1
         return loss
 
     def _track_train_loss(self, loss: torch.Tensor, batch_size: int, batch_idx: int) -> None:

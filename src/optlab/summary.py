@@ -17,6 +17,10 @@ FILENAME = "summary.json"
 FINISHED = ("ok", "diverged", "skipped")  # resume=true leaves these alone; failed/interrupted/running run again
 
 
+class SummaryError(ValueError):
+    """A summary.json that exists but cannot be read (truncated, edited by hand, not optlab's)."""
+
+
 @dataclass
 class RunSummary:
     optimizer: str
@@ -60,12 +64,16 @@ class RunSummary:
 
     @classmethod
     def read(cls, folder: Path) -> RunSummary | None:
+        """The folder's summary, None if it has none; SummaryError if the file is there but unreadable."""
         path = folder / FILENAME
         if not path.is_file():
             return None
-        data = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        try:
+            data = json.loads(path.read_text())
+            known = {f.name for f in fields(cls)}
+            return cls(**{key: value for key, value in data.items() if key in known})
+        except (ValueError, TypeError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+            raise SummaryError(f"{path} is unreadable ({str(error).splitlines()[0]})") from error
 
 
 def write_atomic(path: Path, text: str) -> Path:

@@ -13,7 +13,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from optlab.run_identity import SWEPT_KEYS_ENV, swept_keys
-from optlab.summary import RunSummary
+from optlab.summary import RunSummary, SummaryError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ReportOnMultirunEnd(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        summaries = {folder: RunSummary.read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
+        summaries = {folder: _read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
         if config.report.enabled and summaries:
             from optlab.report import ReportOptions, write_report
 
@@ -37,6 +37,15 @@ class ReportOnMultirunEnd(Callback):
                                     reference=config.report.reference)
             outputs = write_report([sweep_dir], sweep_dir / "report", options)
             print(f"report: {outputs.markdown}")
-        failed = [f"{folder.name}: {s.reason}" for folder, s in summaries.items() if s and s.status in ("failed", "running")]
+        failed = [f"{folder.name}: {s}" if isinstance(s, str) else f"{folder.name}: {s.reason}"
+                  for folder, s in summaries.items() if isinstance(s, str) or s.status in ("failed", "running")]
         if failed:
             sys.exit("optlab: failed runs in this sweep:\n  " + "\n  ".join(failed))
+
+
+def _read(folder: Path) -> RunSummary | str:
+    """The folder's summary, or why it cannot be read."""
+    try:
+        return RunSummary.read(folder)
+    except SummaryError as error:
+        return str(error)

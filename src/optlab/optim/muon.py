@@ -61,6 +61,14 @@ class Muon(Optimizer):
         nesterov: bool = True,
         ns_steps: int = 5,
     ) -> None:
+        if not lr > 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"Invalid momentum value: {momentum} (must be in [0, 1))")
+        if not weight_decay >= 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not (isinstance(ns_steps, int) and ns_steps >= 1):
+            raise ValueError(f"Invalid ns_steps: {ns_steps} (a whole number of Newton-Schulz iterations, e.g. 5)")
         params = list(params)
         flat = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
         if any(p.ndim < 2 for p in flat):

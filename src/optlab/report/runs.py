@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 from tbparse import SummaryReader
 
-from optlab.summary import FILENAME, RunSummary
+from optlab.summary import FILENAME, RunSummary, SummaryError
+
+log = logging.getLogger(__name__)
 
 # TensorBoard tag -> curve column. Epoch-end values sit at whole epochs (1, 2, ...); validation values at the
 # epoch each validation happened (`val/epoch`: 0.5 mid-way through the first epoch with val_check_interval=0.5).
@@ -32,9 +35,14 @@ def find_run_folders(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_runs(paths: Iterable[Path]) -> list[Run]:
+    """Every run found; one whose summary.json cannot be read is left out with a warning (and left untouched)."""
     runs = []
     for folder in find_run_folders(paths):
-        summary = RunSummary.read(folder)
+        try:
+            summary = RunSummary.read(folder)
+        except SummaryError as error:
+            log.warning("left out of the report: %s", error)
+            continue
         if summary is not None:
             runs.append(Run(folder, summary, read_curves(folder)))
     return runs

@@ -1,0 +1,74 @@
+"""What `resume=true` continues from, and when it must refuse: nothing a run already wrote is ever lost.
+
+- A finished run (ok, diverged, skipped) with the same config is skipped, its summary kept.
+- A folder whose run had another config is refused, naming the keys that differ; the one change allowed is a
+  larger trainer.max_epochs for an unfinished run (train it further).
+- An unreadable summary.json is refused: the run's outcome must not be overwritten; the line says what to do.
+- An unreadable checkpoints/last.ckpt is moved aside (kept as last.ckpt.corrupt) and the run restarts from
+  scratch with a warning: runs are deterministic, so it ends with the numbers it would have had.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optlab.checks import ConfigError
+from optlab.run_identity import NOT_IDENTITY
+from optlab.summary import FINISHED, RunSummary, SummaryError
+
+log = logging.getLogger(__name__)
+EXTENSIBLE = "trainer.max_epochs"
+
+
+class ResumeError(ConfigError):
+    """resume=true cannot continue this folder; the message says why and what to do."""
+
+
+def counts_for_resume(key: str) -> bool:
+    """Keys that must match to continue a run: all but where and how visibly it runs (the seed counts)."""
+    return not any(key == k or key.startswith(k + ".") for k in NOT_IDENTITY)
+
+
+def config_differences(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    keys = {k for k in (*before, *now) if counts_for_resume(k)}
+    return {k: (before.get(k), now.get(k)) for k in sorted(keys) if before.get(k) != now.get(k)}
+
+
+def previous_run(folder: Path, config: dict[str, Any]) -> RunSummary | None:
+    """The summary a resumed run continues from, None if there is none; ResumeError if it cannot be continued."""
+    try:
+        previous = RunSummary.read(folder)
+    except SummaryError as error:
+        raise ResumeError(f"resume: {error}; restore it, or delete it to continue from the checkpoint") from error
+    if previous is None or not previous.config:  # nothing recorded to compare with (a run from before optlab 0.2)
+        return previous
+    differences = config_differences(previous.config, config)
+    extended = set(differences) == {EXTENSIBLE} and _larger(*differences[EXTENSIBLE])
+    if differences and not (extended and previous.status not in FINISHED):
+        listed = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in differences.items())
+        raise ResumeError(f"resume: {folder} holds a {previous.status} run with another config ({listed}); "
+                          "run it in a new folder, or drop the changed overrides")
+    return previous
+
+
+def _larger(before: Any, now: Any) -> bool:
+    return isinstance(before, int) and isinstance(now, int) and now > before
+
+
+def usable_checkpoint(path: Path) -> Path | None:
+    """`path` when it loads; a truncated or corrupt one is moved aside with a warning and None returned."""
+    if not path.is_file():
+        return None
+    try:
+        torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as error:  # torch raises RuntimeError, EOFError, pickle errors... for damaged files
+        kept = path.with_name(path.name + ".corrupt")
+        path.replace(kept)
+        log.warning("resume: %s is unreadable (%s); kept as %s, restarting this run from scratch",
+                    path, str(error).splitlines()[0] if str(error) else type(error).__name__, kept.name)
+        return None
+    return path
