@@ -21,9 +21,11 @@ demo: $(INSTALLED)
 	$(BIN)/python -m optlab.train -m $(DEMO_ARGS)
 
 test: $(INSTALLED)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-fast: $(INSTALLED)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:

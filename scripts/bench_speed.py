@@ -160,9 +160,9 @@ def pil_loop_epoch(root: str, verify: bool, batch: int, val_size: int) -> float:
     """One epoch of the torchvision+PIL loop (its per-epoch cost is decoding, which start-up does not change)."""
     import torchvision.transforms as T
     from torch.utils.data import DataLoader, Subset
+    from torchvision.datasets import CIFAR10
 
     from optlab.sources import _UncheckedCIFAR10
-    from torchvision.datasets import CIFAR10
 
     dataset_class = CIFAR10 if verify else _UncheckedCIFAR10
     transform = T.Compose([T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
@@ -215,7 +215,9 @@ def optlab_marginal(overrides: list[str]) -> tuple[float, float]:
     return (three.seconds - one.seconds) / 2, summary["val_time_s"] / summary["epoch_time_s"]
 
 
-def paired(repeats: int, what: str, slower: Callable[[], float], faster: Callable[[], float]) -> tuple[float, float, float]:
+def paired(
+    repeats: int, what: str, slower: Callable[[], float], faster: Callable[[], float]
+) -> tuple[float, float, float]:
     """Medians of two measures taken in turns, and the median of their per-round ratio slower / faster."""
     rounds = [(slower(), faster()) for _ in range(repeats)]
     print(f"    {what}, s/epoch per round: " + ", ".join(f"{a:.2f} vs {b:.2f}" for a, b in rounds), flush=True)
@@ -246,7 +248,8 @@ def bench_cifar(args: argparse.Namespace) -> None:
     val_shares: list[float] = []  # validation share of each run without augmentation, since the last clear()
 
     def ours(batch: int, augment: bool) -> float:
-        seconds, val_share = optlab_marginal([*data, f"data.batch_size={batch}", f"data.augment={str(augment).lower()}"])
+        overrides = [*data, f"data.batch_size={batch}", f"data.augment={str(augment).lower()}"]
+        seconds, val_share = optlab_marginal(overrides)
         if not augment:
             val_shares.append(val_share)
         return seconds
@@ -254,14 +257,14 @@ def bench_cifar(args: argparse.Namespace) -> None:
     for batch in args.batch_sizes:
         plain, bare, ratio = paired(
             args.repeats, "optlab vs bare loop",
-            lambda: ours(batch, augment=False),
-            lambda: marginal(bare_loop_time, *loop_args(batch)),
+            lambda batch=batch: ours(batch, augment=False),
+            lambda batch=batch: marginal(bare_loop_time, *loop_args(batch)),
         )
         print(f"  batch {batch}: bare loop {bare:.2f} s/epoch, optlab {plain:.2f} s/epoch (medians)", flush=True)
         check(f"optlab / bare loop, batch {batch}", ratio, ratios.get(batch, 1.25))
         *_, floor = paired(args.repeats, "minimal LightningModule vs bare loop",
-                           lambda: marginal(minimal_lightning_time, *loop_args(batch)),
-                           lambda: marginal(bare_loop_time, *loop_args(batch)))
+                           lambda batch=batch: marginal(minimal_lightning_time, *loop_args(batch)),
+                           lambda batch=batch: marginal(bare_loop_time, *loop_args(batch)))
         print(f"  batch {batch}: Lightning's own floor, a minimal LightningModule / bare loop: {floor:.3f}", flush=True)
         if args.device == "cpu":
             pil = pil_loop_epoch(args.root, args.verify, batch, 5000)
@@ -322,7 +325,7 @@ def bench_startup(args: argparse.Namespace) -> None:
     rounds = [(*first_step_launch(args), import_seconds("lightning.pytorch")) for _ in range(args.repeats)]
     print("    first step / `import lightning.pytorch` alone, s per round: "
           + ", ".join(f"{step:.2f} / {floor:.2f}" for step, _, floor in rounds), flush=True)
-    first_step, peak_gb, floor = (statistics.median(column) for column in zip(*rounds))
+    first_step, peak_gb, floor = (statistics.median(column) for column in zip(*rounds, strict=True))
     print(f"  first training step {first_step:.2f} s after launch, of which `import lightning.pytorch` alone takes "
           f"{floor:.2f} s here (torch, torchvision, torchmetrics); peak RSS of a run {peak_gb:.2f} GB (medians)",
           flush=True)
@@ -386,7 +389,8 @@ def main() -> int:
     for part in args.only:
         PARTS[part](args)
     missed = [what for what, _, _, met in results if not met]
-    print(f"\n{len(results) - len(missed)} of {len(results)} targets met" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    missed_list = f"; missed: {', '.join(missed)}" if missed else ""
+    print(f"\n{len(results) - len(missed)} of {len(results)} targets met{missed_list}")
     return 1 if missed else 0
 
 

@@ -50,7 +50,9 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     return make
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`python -m optlab.train ARGS` in cwd, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "optlab.train", *args],

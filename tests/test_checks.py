@@ -14,7 +14,8 @@ from optlab.output_dir import CheckOutputDir, unwritable_reason
 
 @pytest.mark.parametrize("overrides, message", [
     (["optimizer=adam", "optimizer.betas=[2,3]"],
-     "optimizer=adam (torch.optim.Adam) refuses its settings: Invalid beta parameter at index 0: 2; check optimizer.betas=[2,3]"),
+     "optimizer=adam (torch.optim.Adam) refuses its settings: Invalid beta parameter at index 0: 2; "
+     "check optimizer.betas=[2,3]"),
     (["optimizer=momentum", "optimizer.momentum=-1"], "Invalid momentum value: -1; check optimizer.momentum=-1"),
     (["optimizer.weight_decay=-1"], "Invalid weight_decay value: -1; check optimizer.weight_decay=-1"),
     (["optimizer=lion", "optimizer.betas=[2,3]"], "lion_pytorch.Lion) refuses its settings: it failed an assertion"),

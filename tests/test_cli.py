@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import TINY, run_cli
 from test_data import fake_idx_folder
 
@@ -68,7 +67,8 @@ def summaries(sweep: Path) -> dict[str, dict]:
 
 def test_lr_sweep_ends_with_one_ok_and_one_diverged(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=0.01,1000000", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=0.01,1000000", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     found = summaries(sweep)
     assert sorted(found) == ["0_sgd_lr0.01_seed1", "1_sgd_lr1000000_seed1"]  # folders name the swept lr
@@ -79,7 +79,8 @@ def test_lr_sweep_ends_with_one_ok_and_one_diverged(tmp_path: Path) -> None:
 
 def test_seed_sweep_reports_confidence_intervals_and_a_paired_comparison(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", *FAST, "data=digits", "optimizer=sgd,adam", "seed=1,2,3", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = run_cli("-m", *FAST, "data=digits", "optimizer=sgd,adam", "seed=1,2,3", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"report: {sweep / 'report' / 'summary.md'}" in result.stdout
     table = pd.read_csv(sweep / "report" / "summary.csv").set_index("group")
@@ -98,8 +99,9 @@ def test_failed_job_does_not_stop_the_sweep_but_fails_the_multirun(tmp_path: Pat
     assert result.returncode != 0
     assert "failed runs in this sweep" in result.stderr and "optimizer.lr=-1" in result.stderr
     assert sorted(s["status"] for s in summaries(sweep).values()) == ["failed", "ok"]
-    failed = next(p for p in sweep.iterdir() if p.is_dir() and summaries(sweep).get(p.name, {}).get("status") == "failed")
-    assert "ConfigError" in (failed / "train.log").read_text() or "must be a positive" in (failed / "train.log").read_text()
+    failed = next(p for p in sweep.iterdir() if summaries(sweep).get(p.name, {}).get("status") == "failed")
+    log_text = (failed / "train.log").read_text()
+    assert "ConfigError" in log_text or "must be a positive" in log_text
 
 
 @pytest.mark.slow
@@ -121,7 +123,8 @@ def test_sweep_killed_mid_run_resumes_to_the_numbers_of_an_uninterrupted_sweep(t
     import subprocess
     import sys
 
-    args = ["-m", *TINY, "trainer.max_epochs=4", "data.source.num_train=1200", "optimizer=sgd,adam,lion", "data.augment=true"]
+    args = ["-m", *TINY, "trainer.max_epochs=4", "data.source.num_train=1200", "optimizer=sgd,adam,lion",
+            "data.augment=true"]
     straight = tmp_path / "straight"
     assert run_cli(*args, f"hydra.sweep.dir={straight}", cwd=tmp_path).returncode == 0
     killed = tmp_path / "killed"
@@ -172,5 +175,8 @@ def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("")
     result = run_cli(*FAST, f"hydra.run.dir={tmp_path / 'a_file' / 'run'}", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == \
-        f"optlab: hydra.run.dir={tmp_path / 'a_file' / 'run'} cannot be created: {tmp_path / 'a_file'} is a file, not a folder; choose another folder"
+    blocker = tmp_path / "a_file"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"optlab: hydra.run.dir={blocker / 'run'} cannot be created: {blocker} is a file, not a folder; "
+        "choose another folder"
+    )

@@ -87,7 +87,7 @@ def test_hflip_mirrors_some_images_only() -> None:
     flipped = random_crop_and_flip(images, 0, hflip=True)
     mirrored = [torch.equal(flipped[i], images[i].flip(2)) for i in range(64)]
     kept = [torch.equal(flipped[i], images[i]) for i in range(64)]
-    assert all(m or k for m, k in zip(mirrored, kept)) and 10 < sum(mirrored) < 54
+    assert all(m or k for m, k in zip(mirrored, kept, strict=True)) and 10 < sum(mirrored) < 54
 
 
 def test_crop_and_flip_together_are_a_crop_then_a_flip_of_the_same_draws() -> None:

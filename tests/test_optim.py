@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import OPTIMIZERS
 from hydra.utils import instantiate
 
-from conftest import OPTIMIZERS
 from optlab.models import CifarNet, resnet18_small
 from optlab.optim.averaging import averaged_weights, restore_weights, swap_in_averages
 from optlab.optim.hidden_split import HiddenSplitOptimizer, split_hidden
-from optlab.optim.muon import Muon
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
+from optlab.optim.muon import Muon
 
 
 def one_step(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> None:
@@ -38,7 +38,7 @@ def test_every_optimizer_config_builds_and_steps(make_cfg, name: str) -> None:
         return
     before = [p.detach().clone() for p in model.parameters()]
     one_step(optimizer, model)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_sparseadam_really_rejects_dense_gradients() -> None:
@@ -150,7 +150,7 @@ def test_hidden_split_steps_like_its_parts_and_round_trips_its_state() -> None:
     images, labels = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
     torch.nn.functional.cross_entropy(twin(images), labels).backward()
     muon.step(), adamw.step()
-    for a, b in zip(model.parameters(), twin.parameters()):
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     # A scheduler's change to the split optimizer's groups reaches the parts.
     split.param_groups[0]["lr"] = 0.5
@@ -172,5 +172,5 @@ def test_asgd_swaps_in_its_average_and_back() -> None:
     saved = swap_in_averages(optimizer)
     assert all(torch.equal(p, averages[p]) for p in model.parameters())
     restore_weights(saved)
-    assert all(torch.equal(p, t) for p, t in zip(model.parameters(), trained))
+    assert all(torch.equal(p, t) for p, t in zip(model.parameters(), trained, strict=True))
     assert averaged_weights(torch.optim.SGD(model.parameters(), lr=0.1)) == {}

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATASETS
-from optlab.sources import CIFAR10Source, IDXSource
+
 from optlab.job import train
+from optlab.sources import CIFAR10Source, IDXSource
 
 MNIST_GZ = SHARED_DATASETS / "mnist"
 FASHION_GZ = Path("/usr/share/datasets/fashion-mnist")
@@ -58,7 +58,9 @@ def test_cifar10_jpeg_copy_loads_with_verify_off_and_trains(make_cfg, cifar_root
 
 @needs_cifar
 @pytest.mark.slow
-def test_lbfgs_on_cifar10_records_a_training_loss_on_the_scale_of_its_validation_loss(make_cfg, cifar_root: Path) -> None:
+def test_lbfgs_on_cifar10_records_a_training_loss_on_the_scale_of_its_validation_loss(
+    make_cfg, cifar_root: Path
+) -> None:
     """Its line search probes huge losses (1.6e12 was recorded before counting only each step's first evaluation)."""
     summary = train(make_cfg("data=cifar10", f"data.root={cifar_root}", "data.verify=false", "optimizer=lbfgs",
                              "seed=1", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", tiny=False))

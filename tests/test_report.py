@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY, compose_config
 from scipy import stats
 
-from conftest import TINY, compose_config
 from optlab.job import train
 from optlab.report import ReportOptions, write_report
 from optlab.report.runs import Run, load_runs
@@ -82,7 +82,8 @@ def test_lr_sweep_reports_one_row_per_lr(lr_sweep: Path, tmp_path: Path) -> None
 def test_group_by_names_config_keys(lr_sweep: Path, tmp_path: Path) -> None:
     pooled = pd.read_csv(write_report([lr_sweep], tmp_path, ReportOptions(group_by=["optimizer"])).table)
     assert pooled["group"].tolist() == ["adam"] and pooled["runs"].tolist() == [4]
-    by_seed = pd.read_csv(write_report([lr_sweep], tmp_path / "s", ReportOptions(group_by=["optimizer.lr", "seed"])).table)
+    options = ReportOptions(group_by=["optimizer.lr", "seed"])
+    by_seed = pd.read_csv(write_report([lr_sweep], tmp_path / "s", options).table)
     assert sorted(by_seed["group"]) == ["lr=0.0001 seed=1", "lr=0.0001 seed=2", "lr=0.1 seed=1", "lr=0.1 seed=2"]
 
 
@@ -99,7 +100,8 @@ def test_table_numbers_are_the_runs_numbers_with_cis_and_paired_tests(runs_root:
     # sgd (3 ok + 1 diverged) against adam, paired by seed 1-3 (the diverged seed 4 has no partner).
     differences = [sgd[s]["test_acc"] - adam[s]["test_acc"] for s in (1, 2, 3)]
     assert table.loc["sgd", "diff"] == pytest.approx(np.mean(differences))
-    expected_p = stats.ttest_rel([sgd[s]["test_acc"] for s in (1, 2, 3)], [adam[s]["test_acc"] for s in (1, 2, 3)]).pvalue
+    expected_p = stats.ttest_rel([sgd[s]["test_acc"] for s in (1, 2, 3)],
+                                 [adam[s]["test_acc"] for s in (1, 2, 3)]).pvalue
     assert table.loc["sgd", "p"] == pytest.approx(expected_p)
     assert table.loc["sgd", "p_holm"] == pytest.approx(min(1.0, expected_p))  # the only finite test
     assert table.loc["sgd", "verdict"] == ("lower" if expected_p < 0.05 else "indistinguishable")
@@ -121,7 +123,7 @@ def test_observations_say_indistinguishable_when_tests_do_not_separate(lr_sweep:
     if row["verdict"] == "indistinguishable":
         assert "Indistinguishable from adam lr=0.0001 at 2 seeds: adam lr=0.1." in markdown
     else:
-        assert f"Below adam lr=0.0001" in markdown and row["p_holm"] < 0.05
+        assert "Below adam lr=0.0001" in markdown and row["p_holm"] < 0.05
 
 
 def curves(val_acc: list[float], positions: list[float]) -> pd.DataFrame:
@@ -148,7 +150,8 @@ def test_median_time_to_target_counts_misses(tmp_path: Path) -> None:
     runs = [fake_run("ok", [0.2, 0.6], 1), fake_run("ok", [0.2, 0.3, 0.7], 2), fake_run("ok", [0.1, 0.2], 3)]
     table = summarise({"adam": runs}, None, "val_acc", None)
     assert table.loc[0, "epochs_to_target"] == 1.5 and table.loc[0, "reached_target"] == 2
-    two_misses = summarise({"adam": runs[:1] + [fake_run("ok", [0.1], 2), fake_run("ok", [0.1], 3)]}, None, "val_acc", None)
+    misses = [fake_run("ok", [0.1], 2), fake_run("ok", [0.1], 3)]
+    two_misses = summarise({"adam": runs[:1] + misses}, None, "val_acc", None)
     assert two_misses.loc[0, "epochs_to_target"] == math.inf
 
 
@@ -214,7 +217,8 @@ def test_run_names_carry_the_swept_values() -> None:
 
 
 def test_varying_keys_ignore_seeds_and_paths() -> None:
-    identities = [{"optimizer": "adam", "seed": s, "data.root": r, "optimizer.lr": 0.1} for s, r in ((1, "a"), (2, "b"))]
+    identities = [{"optimizer": "adam", "seed": s, "data.root": r, "optimizer.lr": 0.1}
+                  for s, r in ((1, "a"), (2, "b"))]
     assert varying_keys(identities) == []
     identities[1]["optimizer.lr"] = 0.2
     assert varying_keys(identities) == ["optimizer.lr"]

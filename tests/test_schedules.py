@@ -18,7 +18,7 @@ def test_inverse_power_is_lr0_over_t_to_the_power() -> None:
 def test_warmup_cosine_rises_linearly_then_decays_to_min_factor() -> None:
     factors = [warmup_cosine(t, total_steps=100, warmup_fraction=0.1, min_factor=0.1) for t in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:], strict=False))
     assert factors[-1] == pytest.approx(0.1, abs=1e-3)
 
 

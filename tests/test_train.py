@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import OPTIMIZERS, SCHEDULERS
 from hydra.utils import instantiate
+from interrupt import interrupt_after_epoch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from tbparse import SummaryReader
 
-from conftest import OPTIMIZERS, SCHEDULERS
-from interrupt import interrupt_after_epoch
 from optlab.callbacks import EpochCheckpoint
 from optlab.checks import ConfigError
 from optlab.job import build_model, train
@@ -41,7 +41,8 @@ def test_every_optimizer_trains_or_is_skipped_with_its_reason(make_cfg, tmp_path
 
 
 # Epoch-based schedules whose defaults act later than a 3-epoch test: bring their first change forward.
-ACT_WITHIN_3_EPOCHS = {"step": ["scheduler.lr_scheduler.step_size=1"], "multistep": ["scheduler.lr_scheduler.milestones=[1,2]"]}
+ACT_WITHIN_3_EPOCHS = {"step": ["scheduler.lr_scheduler.step_size=1"],
+                       "multistep": ["scheduler.lr_scheduler.milestones=[1,2]"]}
 
 
 @pytest.mark.parametrize("name", SCHEDULERS)
@@ -104,18 +105,19 @@ def test_loss_bound_counts_as_divergence(make_cfg) -> None:
 
 
 def test_interrupted_run_resumes_to_the_same_numbers(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    straight = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", output_dir=tmp_path / "straight"))
+    setting = ["trainer.max_epochs=4", "model=mnist_net", "data.augment=true"]
+    straight = train(make_cfg(*setting, output_dir=tmp_path / "straight"))
     folder = tmp_path / "interrupted"
     interrupt_after_epoch(monkeypatch, 1)
     with pytest.raises(SystemExit, match="resume=true"):
-        train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", output_dir=folder))
+        train(make_cfg(*setting, output_dir=folder))
     monkeypatch.undo()
     assert read_summary(folder)["status"] == "interrupted" and (folder / "checkpoints" / "last.ckpt").is_file()
-    resumed = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", "resume=true", output_dir=folder))
+    resumed = train(make_cfg(*setting, "resume=true", output_dir=folder))
     assert resumed.status == "ok" and resumed.epochs == 4
     for key in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "best_val_acc"):
         assert getattr(resumed, key) == pytest.approx(getattr(straight, key), rel=1e-5, abs=1e-6), key
-    again = train(make_cfg("trainer.max_epochs=4", "model=mnist_net", "data.augment=true", "resume=true", output_dir=folder))
+    again = train(make_cfg(*setting, "resume=true", output_dir=folder))
     assert again == resumed  # finished runs are skipped, their summary kept
 
 
@@ -167,7 +169,8 @@ def test_asgd_is_evaluated_through_its_averaged_weights(make_cfg, tmp_path: Path
     """With lambd=0 ASGD's iterates are SGD's; only the averaged weights it is evaluated with can differ."""
     asgd_as_sgd = ["optimizer.lambd=0", "optimizer.lr=0.1"]
     sgd = train(make_cfg("optimizer=sgd", "optimizer.lr=0.1", output_dir=tmp_path / "sgd"))
-    never_averaging = train(make_cfg("optimizer=asgd", *asgd_as_sgd, "optimizer.t0=1000000", output_dir=tmp_path / "never"))
+    never_averaging = train(make_cfg("optimizer=asgd", *asgd_as_sgd, "optimizer.t0=1000000",
+                                     output_dir=tmp_path / "never"))
     averaging = train(make_cfg("optimizer=asgd", *asgd_as_sgd, "optimizer.t0=2", output_dir=tmp_path / "averaging"))
     assert never_averaging.val_loss == pytest.approx(sgd.val_loss, rel=1e-6)
     assert never_averaging.test_loss == pytest.approx(sgd.test_loss, rel=1e-6)
@@ -184,7 +187,8 @@ def test_lbfgs_records_each_steps_first_evaluation(make_cfg, tmp_path: Path) -> 
     steps = scalars[scalars.tag == "train/loss_step"]
     assert steps["step"].tolist() == list(range(19))  # one logged loss per optimizer step, not per evaluation
     sizes = torch.tensor([64.0] * 18 + [48.0])
-    assert summary.train_loss == pytest.approx(float((torch.tensor(steps["value"].tolist()) * sizes).sum() / sizes.sum()), rel=1e-5)
+    weighted_mean = float((torch.tensor(steps["value"].tolist()) * sizes).sum() / sizes.sum())
+    assert summary.train_loss == pytest.approx(weighted_mean, rel=1e-5)
 
 
 def test_step_loss_and_evaluation_counts_follow_the_first_call_per_batch() -> None:

@@ -71,9 +71,12 @@ def _check_optimizer_accepts_its_settings(cfg: DictConfig, optimizer_name: str, 
         instantiate(cfg.optimizer)(params=probe)
     except (ValueError, TypeError, AssertionError, InstantiationException) as error:
         given = [o for o in overrides if o.lstrip("+~").startswith("optimizer.")]
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "it failed an assertion on its arguments"
+        text = str(error).strip()
+        reason = text.splitlines()[-1] if text else "it failed an assertion on its arguments"
         hint = f"; check {', '.join(given)}" if given else "; check the optimizer.* settings"
-        raise ConfigError(f"optimizer={optimizer_name} ({cfg.optimizer._target_}) refuses its settings: {reason}{hint}") from error
+        raise ConfigError(
+            f"optimizer={optimizer_name} ({cfg.optimizer._target_}) refuses its settings: {reason}{hint}"
+        ) from error
 
 
 def _check_device(cfg: DictConfig) -> None:

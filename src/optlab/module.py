@@ -3,9 +3,9 @@ taken from config (a partial optimizer, a scheduler node) and bound to the param
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-import math
 from typing import Any
 
 import lightning.pytorch as pl
@@ -93,7 +93,8 @@ class Classifier(pl.LightningModule):
         trainer.val_check_interval); the epoch's metrics are aggregated by now, unlike in on_validation_epoch_end."""
         accuracy = self.trainer.callback_metrics.get("val/acc")
         if accuracy is not None and not self.trainer.sanity_checking and self.trainer.state.fn == TrainerFn.FITTING:
-            self.best_val_acc = max(float(accuracy), self.best_val_acc) if math.isfinite(self.best_val_acc) else float(accuracy)
+            previous = self.best_val_acc if math.isfinite(self.best_val_acc) else float(accuracy)
+            self.best_val_acc = max(float(accuracy), previous)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["best_val_acc"] = self.best_val_acc

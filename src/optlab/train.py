@@ -28,7 +28,7 @@ def _run_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
 OmegaConf.register_new_resolver("optlab_run_name", _run_name, replace=True)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final validation accuracy for Hydra's sweepers."""
     from optlab.job import run_job, train  # deferred: see the module docstring

@@ -1,1 +1,2 @@
-"""Optimizer helpers: Muon for filters, the hidden-weights split, ASGD averaging, and what optlab measures about any optimizer."""
+"""Optimizer helpers: Muon for filters, the hidden-weights split, ASGD averaging, and what optlab measures about
+any optimizer."""

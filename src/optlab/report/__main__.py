@@ -15,7 +15,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched for summary.json)")
     parser.add_argument("--out", type=Path, default=Path("report"), help="where figures and tables go")
     parser.add_argument("--target-acc", type=float, default=None,
-                        help="validation accuracy for time to target, a fraction (default: each run's report.target_acc)")
+                        help="validation accuracy for time to target, a fraction "
+                             "(default: each run's report.target_acc)")
     parser.add_argument("--group-by", default=None,
                         help="comma-separated config keys naming a group, e.g. optimizer,optimizer.lr "
                              "(default: every key that differs between the runs, seed aside)")
@@ -39,5 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `optlab-report` console script."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -70,7 +70,9 @@ def _log_scale_helps(values: list[pd.Series]) -> bool:
     return not joined.empty and joined.max() / joined.min() > 4
 
 
-def plot_metric(ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str) -> list[pd.Series]:
+def plot_metric(
+    ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str
+) -> list[pd.Series]:
     """Mean curve per group with a band over its runs; the first HIGHLIGHT of `order` in colour, on top."""
     means = []
     for rank, label in reversed(list(enumerate(order))):
@@ -133,11 +135,13 @@ def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Pa
     fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 4.2))
     means = []
     for rank, label in reversed(list(enumerate(order))):
-        loss, seconds = _stack(groups[label], "val_loss").mean(axis=1), _stack(groups[label], "val_elapsed_s").mean(axis=1)
+        loss = _stack(groups[label], "val_loss").mean(axis=1)
+        seconds = _stack(groups[label], "val_elapsed_s").mean(axis=1)
         if loss.empty or seconds.empty:
             continue
         colour, style = styles[label] if rank < HIGHLIGHT else (GREY, "-")
-        ax.plot(seconds.values, loss.values, color=colour, linestyle=style, marker="o", markersize=2.5 if rank < HIGHLIGHT else 1.5,
+        ax.plot(seconds.values, loss.values, color=colour, linestyle=style, marker="o",
+                markersize=2.5 if rank < HIGHLIGHT else 1.5,
                 label=label if rank < HIGHLIGHT else None, zorder=3 if rank < HIGHLIGHT else 2)
         means.append(loss)
     if _log_scale_helps(means):

@@ -25,10 +25,6 @@ def _ci(low: float, high: float) -> str:
     return f"95% CI {low:.2%} to {high:.2%}" if math.isfinite(low) else "no CI"
 
 
-def _epochs(value: float) -> str:
-    return "never" if math.isinf(value) else f"{value:g} epochs"
-
-
 def write_observations(table: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> list[str]:
     """`time_ranges`: per group, the fewest and most epochs to target over its seeds (inf for a miss)."""
     lines = _comparison(table) + _time_to_target(table, time_ranges) + _outcomes(table) + _cost(table)
@@ -44,7 +40,8 @@ def _comparison(table: pd.DataFrame) -> list[str]:
     seeds = len(ref.seeds.split(","))
     lines = [
         f"Highest mean validation accuracy: {reference} ({ref.val_acc:.2%}); its {metric} {ref[ref.compared_on]:.2%} "
-        f"({_ci(ref[ref.compared_on + '_low'], ref[ref.compared_on + '_high'])}, {seeds} seed{'s' if seeds > 1 else ''})."
+        f"({_ci(ref[ref.compared_on + '_low'], ref[ref.compared_on + '_high'])}, "
+        f"{seeds} seed{'s' if seeds > 1 else ''})."
         " Every other group "
         f"is compared with it on {metric}, seed by seed (same initial weights), by paired t-tests with Holm's "
         f"correction at {ALPHA:.0%}.",
@@ -78,19 +75,26 @@ def _time_to_target(table: pd.DataFrame, time_ranges: dict[str, tuple[float, flo
     lines = [
         f"Fewest epochs to {target} validation accuracy (median over seeds, a miss counts as never): "
         + ", ".join(f"{row.group} ({row.reached_target}/{row.runs} runs reached it)" for row in first.itertuples())
-        + f" at {best:g} epochs" + (" (a tie)" if len(first) > 1 else "") + "."
+        + f" at {best:.2f} epochs" + (" (a tie)" if len(first) > 1 else "") + "."
     ]
     others = reached[reached["epochs_to_target"] > best]
     if not others.empty:
-        fastest_slowest = max(time_ranges[g][1] for g in first["group"])
-        overlap = others[[time_ranges[g][0] <= fastest_slowest for g in others["group"]]]
+        slowest_seed = max(time_ranges[g][1] for g in first["group"])
+        overlap = others[[time_ranges[g][0] <= slowest_seed for g in others["group"]]]
         if not overlap.empty:
-            lines.append(f"Their seeds' epochs to target overlap with those of {_names(overlap)}: the order among "
-                         "these is not settled by these seeds.")
+            lines.append(f"Over seeds, {_names(first)} took {_span(first, time_ranges)} epochs; the fastest seed of "
+                         f"{_names(overlap)} was as fast or faster: the order among these is not settled by these "
+                         "seeds.")
     never = timed[timed["epochs_to_target"] == math.inf]
     if not never.empty:
         lines.append(f"Median never reached {target}: {_names(never)}.")
     return lines
+
+
+def _span(groups: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> str:
+    low = min(time_ranges[g][0] for g in groups["group"])
+    high = max(time_ranges[g][1] for g in groups["group"])
+    return f"{low:.2f}-{'never' if math.isinf(high) else f'{high:.2f}'}"
 
 
 def _outcomes(table: pd.DataFrame) -> list[str]:
@@ -110,8 +114,8 @@ def _cost(table: pd.DataFrame) -> list[str]:
     timed = table[table["epoch_time_s"].notna()].sort_values("epoch_time_s")
     if len(timed) > 1:
         lines.append(f"Time per epoch (mean over runs, as measured on this machine): from "
-                     f"{timed.iloc[0].epoch_time_s:.2f} s ({timed.iloc[0].group}) to {timed.iloc[-1].epoch_time_s:.2f} s "
-                     f"({timed.iloc[-1].group}).")
+                     f"{timed.iloc[0].epoch_time_s:.2f} s ({timed.iloc[0].group}) to "
+                     f"{timed.iloc[-1].epoch_time_s:.2f} s ({timed.iloc[-1].group}).")
     memory = table[table["optimizer_state_bytes"].notna()].sort_values("optimizer_state_bytes")
     if len(memory) > 1:
         lines.append(f"Optimizer state: from {_kib(memory.iloc[0].optimizer_state_bytes)} ({memory.iloc[0].group}) "

@@ -133,9 +133,9 @@ def comparison_metric(groups: dict[str, list[Run]]) -> str:
 def _compare_with_reference(table: pd.DataFrame, groups: dict[str, list[Run]], reference: str | None) -> pd.DataFrame:
     """Paired differences (group minus reference) by seed, with Holm-corrected p-values and a verdict."""
     candidates = table[table["val_acc"].notna()]
-    if reference is None:
-        reference = candidates.sort_values("val_acc", ascending=False)["group"].iloc[0] if not candidates.empty else None
-    elif reference not in groups:
+    if reference is None and not candidates.empty:
+        reference = candidates.sort_values("val_acc", ascending=False)["group"].iloc[0]
+    elif reference is not None and reference not in groups:
         raise ValueError(f"reference group {reference!r} is not among the groups {sorted(groups)}")
     metric = comparison_metric(groups)
     table["reference"] = reference or ""
@@ -146,7 +146,7 @@ def _compare_with_reference(table: pd.DataFrame, groups: dict[str, list[Run]], r
     base = per_seed(groups[reference], metric)
     comparisons = {label: paired_comparison(per_seed(runs, metric), base) for label, runs in groups.items()
                    if label != reference}
-    adjusted = dict(zip(comparisons, holm([c.p_value for c in comparisons.values()])))
+    adjusted = dict(zip(comparisons, holm([c.p_value for c in comparisons.values()]), strict=True))
     rows = []
     for label in table["group"]:
         if label == reference:

@@ -51,7 +51,9 @@ def write_report(paths: list[Path], out: Path, options: ReportOptions) -> Report
     check_options(options)
     runs = load_runs(paths)
     if not runs:
-        raise FileNotFoundError(f"no summary.json under {', '.join(map(str, paths))}: point the report at run or sweep folders")
+        raise FileNotFoundError(
+            f"no summary.json under {', '.join(map(str, paths))}: point the report at run or sweep folders"
+        )
     groups = group_runs(runs, options.group_by)
     table = summarise(groups, options.target_acc, options.sort_by, options.reference)
     ranges = {label: _epoch_range(runs_, options.target_acc) for label, runs_ in groups.items()}
@@ -76,8 +78,10 @@ def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: st
     band = "min-max" if options.band == "minmax" else "±1 std"
     return [
         figures.ranking(table, styles, ranges, f"Ranking — {title}", out / "ranking.png"),
-        figures.loss_by_epoch(groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)", out / "loss_epoch.png"),
-        figures.accuracy_by_epoch(groups, styles, order, options.band, f"Validation accuracy — {title}", out / "val_acc_epoch.png"),
+        figures.loss_by_epoch(groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)",
+                              out / "loss_epoch.png"),
+        figures.accuracy_by_epoch(groups, styles, order, options.band, f"Validation accuracy — {title}",
+                                  out / "val_acc_epoch.png"),
         figures.loss_by_time(groups, styles, order, f"Validation loss against time — {title}", out / "loss_time.png"),
         figures.cost_bars(table, styles, f"Cost — {title}", out / "cost.png"),
     ]
@@ -97,8 +101,7 @@ def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], 
         cells = [
             row.group, str(row.runs), row.status, _num(row.val_acc, "{:.2%}"),
             (f"{value:.2%} ({low:.2%} to {high:.2%})" if math.isfinite(low) else _num(value, "{:.2%}")),
-            ("—" if row.verdict == "reference" or not math.isfinite(row.diff) else
-             f"{row.diff:+.2%}" + (f" ({row.diff_low:+.2%} to {row.diff_high:+.2%})" if math.isfinite(row.diff_low) else "")),
+            _difference(row),
             _num(row.p_holm, "{:.3f}"), row.verdict,
             _time(row.epochs_to_target, row.reached_target, row.runs, ranges.get(row.group)),
             _num(row.epoch_time_s, "{:.2f}"),
@@ -111,16 +114,24 @@ def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], 
     return "\n".join(lines) + "\n"
 
 
+def _difference(row) -> str:
+    """"+0.85% (-1.02% to +2.71%)": the paired difference from the reference with its CI."""
+    if row.verdict == "reference" or not math.isfinite(row.diff):
+        return "—"
+    ci = f" ({row.diff_low:+.2%} to {row.diff_high:+.2%})" if math.isfinite(row.diff_low) else ""
+    return f"{row.diff:+.2%}{ci}"
+
+
 def _num(value: float, fmt: str) -> str:
     return fmt.format(value) if isinstance(value, float) and math.isfinite(value) else "—"
 
 
 def _time(median: float, reached: int, runs: int, span: tuple[float, float] | None) -> str:
-    """"1.25 (1-1.5; 3/3)", "never (1/3)", or "—" when no target applies."""
+    """"1.25 (1.00-1.50; 3/3)", "never (1/3)", or "—" when no target applies."""
     if math.isnan(median):
         return "—"
     if math.isinf(median):
         return f"never ({reached}/{runs})"
     low, high = span or (median, median)
-    spread = f"{low:g}-{'never' if math.isinf(high) else f'{high:g}'}; " if low != high else ""
-    return f"{median:g} ({spread}{reached}/{runs})"
+    spread = f"{low:.2f}-{'never' if math.isinf(high) else f'{high:.2f}'}; " if low != high else ""
+    return f"{median:.2f} ({spread}{reached}/{runs})"
