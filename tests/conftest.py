@@ -20,15 +20,9 @@ SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
 SCHEDULERS = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 
-# Tiny but real: 2 epochs of 3 batches on synthetic data, no progress bar, no model summary.
-TINY = [
-    "data=synthetic",
-    "trainer.max_epochs=2",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "trainer.log_every_n_steps=1",
-    "torch_threads=1",
-]
+# Tiny but real: conf/debug/tiny.yaml (2 epochs of 3 batches on synthetic data, quiet, one thread), the same
+# choice users have.
+TINY = ["debug=tiny"]
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:

@@ -16,7 +16,7 @@ FAST = [*TINY, "trainer.max_epochs=1"]
 
 @pytest.mark.parametrize("overrides, message", [
     (["optimizer=adamm"], "Could not find 'optimizer/adamm'"),
-    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 must be a positive learning rate"),
+    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 must be a positive, finite learning rate"),
     (["optimizer=muon", "optimizer.other_optimizer.lr=0"], "optimizer.other_optimizer.lr=0 must be a positive"),
     (["data.batch_size=0"], "data.batch_size=0 must be a positive number"),
     (["data.train_size=100000"], "data.train_size=100000 must be between 1 and 96"),
@@ -180,3 +180,13 @@ def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
         f"optlab: hydra.run.dir={blocker / 'run'} cannot be created: {blocker} is a file, not a folder; "
         "choose another folder"
     )
+
+
+def test_console_prints_each_event_once_and_no_advertisement(tmp_path: Path) -> None:
+    result = run_cli(*FAST, "trainer.enable_model_summary=false", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    gpu_lines = [line for line in lines if "GPU available" in line]
+    assert len(gpu_lines) == 1, gpu_lines  # was twice: Lightning's own handler and Hydra's
+    assert not any("litlogger" in line or "LeafSpec" in line for line in lines)
+    assert "GPU available" in (tmp_path / "run" / "train.log").read_text()  # still in the job's log file

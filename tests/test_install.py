@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,11 @@ def test_wheel_in_a_fresh_venv_runs_a_job_from_another_folder(tmp_path: Path) ->
                 ROOT, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("optlab-*.whl"))
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"optlab/conf/{p.relative_to(ROOT / 'conf')}" for p in (ROOT / "conf").rglob("*.yaml")}
+    expected |= {f"optlab/{p.relative_to(ROOT / 'src' / 'optlab')}" for p in (ROOT / "src" / "optlab").rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts}
+    assert expected <= shipped, sorted(expected - shipped)  # every config, module and bundled file ships
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)

@@ -221,3 +221,16 @@ def test_validation_several_times_per_epoch_keeps_the_best(make_cfg, tmp_path: P
     assert positions == pytest.approx([9 / 19, 18 / 19, 1 + 9 / 19, 1 + 18 / 19], abs=1e-5)
     assert summary.best_val_acc == pytest.approx(curves["val_acc"].max())
     assert curves["train_loss"].dropna().index.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("debug, epochs", [("fdr", 1), ("limit", 2)])
+def test_debug_choices_run(make_cfg, debug: str, epochs: int) -> None:
+    summary = train(make_cfg(f"debug={debug}", "data=digits", "optimizer=adam", tiny=False))
+    assert summary.status == "ok" and summary.epochs == epochs
+
+
+@pytest.mark.slow
+def test_debug_overfit_drives_the_training_loss_towards_zero(make_cfg) -> None:
+    summary = train(make_cfg("debug=overfit", "data=digits", "optimizer=adam", "trainer.enable_progress_bar=false",
+                             tiny=False))
+    assert summary.status == "ok" and summary.train_loss < 0.05

@@ -11,7 +11,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from optlab.callbacks import Diverged, EpochTimer
 from optlab.checks import ConfigError, check_config
+from optlab.console import tidy_console
 from optlab.module import Classifier, SchedulerSpec
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
@@ -34,9 +34,6 @@ from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary
 
 log = logging.getLogger(__name__)
-
-# The data lives in memory and batches are tensor slices: worker processes would only add start-up time.
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 def chosen_options() -> dict[str, str | None]:
@@ -82,6 +79,7 @@ def start_summary(cfg: DictConfig) -> RunSummary:
 
 def train(cfg: DictConfig) -> RunSummary:
     """Run one configured training job and return its summary (also written to the run folder)."""
+    tidy_console()
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = start_summary(cfg)
     previous = previous_run(output_dir, summary.config) if cfg.resume else None
