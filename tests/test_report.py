@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, compose_config
+from helpers import TINY, compose_config
 from scipy import stats
 
-from optlab.job import train
-from optlab.report import ReportOptions, write_report
 from optlab.report.runs import Run, load_runs
 from optlab.report.statistics import holm, mean_ci, paired_comparison
 from optlab.report.table import time_to_target
+from optlab.report.write import ReportOptions, write_report
 from optlab.run_identity import run_name, swept_keys, varying_keys
 from optlab.summary import RunSummary
+from optlab.training_run import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = {"ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png"}
@@ -106,6 +106,20 @@ def test_table_numbers_are_the_runs_numbers_with_cis_and_paired_tests(runs_root:
     assert table.loc["sgd", "p_holm"] == pytest.approx(min(1.0, expected_p))  # the only finite test
     assert table.loc["sgd", "verdict"] == ("lower" if expected_p < 0.05 else "indistinguishable")
     assert table.loc["sgd", "status"] == "1 diverged, 3 ok"
+
+
+def test_observations_name_the_best_group_only_when_it_is_the_reference(runs_root: Path, tmp_path: Path) -> None:
+    sweeps = [runs_root / "sweep_a", runs_root / "sweep_b"]
+    best_first = write_report(sweeps, tmp_path / "best", ReportOptions(group_by=["optimizer"]))
+    table = pd.read_csv(best_first.table)
+    best = table.sort_values("val_acc", ascending=False)["group"].iloc[0]
+    other = next(g for g in table.dropna(subset=["val_acc"])["group"] if g != best)
+    assert f"- Highest mean validation accuracy: {best} (" in best_first.markdown.read_text()
+    chosen = write_report(sweeps, tmp_path / "chosen", ReportOptions(group_by=["optimizer"], reference=other))
+    text = chosen.markdown.read_text()
+    assert "Highest mean validation accuracy:" not in text
+    assert f"- Reference, as chosen (highest mean validation accuracy: {table['val_acc'].max():.2%}, not this " \
+           f"group): {other} (" in text
 
 
 def test_diverged_and_skipped_runs_show_their_status_and_reason(runs_root: Path, tmp_path: Path) -> None:

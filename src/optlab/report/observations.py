@@ -9,6 +9,7 @@ import math
 import pandas as pd
 
 from optlab.report.statistics import ALPHA
+from optlab.summary import Status
 
 METRIC_NAMES = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
 
@@ -38,8 +39,11 @@ def _comparison(table: pd.DataFrame) -> list[str]:
     ref = table[table["group"] == reference].iloc[0]
     metric = METRIC_NAMES[ref.compared_on]
     seeds = len(ref.seeds.split(","))
+    best = table["val_acc"].max()
+    role = ("Highest mean validation accuracy" if ref.val_acc == best
+            else f"Reference, as chosen (highest mean validation accuracy: {best:.2%}, not this group)")
     lines = [
-        f"Highest mean validation accuracy: {reference} ({ref.val_acc:.2%}); its {metric} {ref[ref.compared_on]:.2%} "
+        f"{role}: {reference} ({ref.val_acc:.2%}); its {metric} {ref[ref.compared_on]:.2%} "
         f"({_ci(ref[ref.compared_on + '_low'], ref[ref.compared_on + '_high'])}, "
         f"{seeds} seed{'s' if seeds > 1 else ''})."
         " Every other group "
@@ -99,8 +103,8 @@ def _span(groups: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> 
 
 def _outcomes(table: pd.DataFrame) -> list[str]:
     lines = []
-    for status in ("diverged", "skipped", "failed", "interrupted"):
-        for row in table[table["status"].str.contains(status)].itertuples():
+    for status in (Status.DIVERGED, Status.SKIPPED, Status.FAILED, Status.INTERRUPTED):
+        for row in table[table["status"].str.contains(status.value)].itertuples():
             lines.append(f"{row.group}: {row.status} — {row.reasons or 'no reason recorded'}.")
     probing = table[table["evaluations_per_step"] > 1]
     for row in probing.itertuples():

@@ -1,0 +1,52 @@
+"""Hydra callback for multiruns: tells the jobs which keys the sweep varies (their folder names), and when the
+multirun ends writes its report into the sweep folder and fails loudly on failed runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from optlab.run_identity import SWEPT_KEYS_ENV, swept_keys
+from optlab.summary import RunSummary, Status, SummaryError
+
+log = logging.getLogger(__name__)
+
+
+class ReportOnMultirunEnd(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Jobs name their folders after the swept keys; they learn them from the environment, which the
+        joblib launcher's workers and submitit's cluster jobs inherit."""
+        params = config.hydra.sweeper.get("params") or {}
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(config.hydra.overrides.task), dict(params)))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        summaries = {folder: _read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
+        if config.report.enabled and summaries:
+            from optlab.report.write import ReportOptions, write_report
+
+            group_by = list(config.report.group_by) if config.report.group_by else None
+            # target None: each run is measured against the target recorded in its summary (report.target_acc)
+            options = ReportOptions(None, group_by, config.report.sort_by,
+                                    reference=config.report.reference)
+            outputs = write_report([sweep_dir], sweep_dir / "report", options)
+            print(f"report: {outputs.markdown}")
+        failed = [f"{folder.name}: {s}" if isinstance(s, str) else f"{folder.name}: {s.reason}"
+                  for folder, s in summaries.items()
+                  if isinstance(s, str) or s.status in (Status.FAILED, Status.RUNNING)]
+        if failed:
+            sys.exit("optlab: failed runs in this sweep:\n  " + "\n  ".join(failed))
+
+
+def _read(folder: Path) -> RunSummary | str:
+    """The folder's summary, or why it cannot be read."""
+    try:
+        return RunSummary.read(folder)
+    except SummaryError as error:
+        return str(error)

@@ -1,0 +1,231 @@
+"""One training job: one CNN, one optimizer, one seed, from a composed config (optlab.train is its command line).
+
+Reads top to bottom: checks -> seed -> data -> model (weights depend on the seed only) -> optimizer ->
+callbacks and loggers -> trainer -> fit -> test -> summary.json. A run that diverges, cannot run (SparseAdam on
+a CNN) or fails is recorded with its status and reason; the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from optlab.callbacks import Diverged, EpochTimer
+from optlab.checks import ConfigError, check_config
+from optlab.classifier import Classifier, SchedulerSpec
+from optlab.console import tidy_console
+from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
+from optlab.provenance import device_name, git_commit, package_versions
+from optlab.resume import ResumeError, previous_run, usable_checkpoint
+from optlab.sources import DataError
+from optlab.summary import FINISHED, RunSummary, Status
+
+log = logging.getLogger(__name__)
+
+
+def chosen_options() -> dict[str, str | None]:
+    """The config group choices of this run (file names: optimizer=adamw -> "adamw"), Hydra's own aside."""
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra")}
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The job's config as {"optimizer.lr": 0.1, ...}, resolved where it can be (a failed job's may not)."""
+    job = {key: value for key, value in cfg.items() if key != "hydra"}
+    try:
+        tree = OmegaConf.to_container(OmegaConf.create(job), resolve=True)
+    except Exception:  # an interpolation that cannot resolve: keep it as written
+        tree = OmegaConf.to_container(OmegaConf.create(job), resolve=False)
+
+    def walk(node: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(node, dict):
+            return {k: v for key, child in node.items() for k, v in walk(child, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: node}
+
+    return walk(tree, "")
+
+
+def start_summary(cfg: DictConfig) -> RunSummary:
+    choices = chosen_options()
+    return RunSummary(
+        optimizer=choices["optimizer"],
+        data=choices["data"],
+        model=choices["model"],
+        scheduler=choices["scheduler"],
+        precision=str(cfg.trainer.precision),
+        seed=int(cfg.seed),
+        lr=cfg.optimizer.get("lr"),
+        target_acc=cfg.report.get("target_acc"),
+        choices=choices,
+        overrides=list(HydraConfig.get().overrides.task),
+        config=flat_config(cfg),
+        versions=package_versions(),
+        device=device_name(str(cfg.trainer.accelerator)),
+        git_commit=git_commit(),
+    )
+
+
+def train(cfg: DictConfig) -> RunSummary:
+    """Run one configured training job and return its summary (also written to the run folder)."""
+    tidy_console()
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    summary = start_summary(cfg)
+    previous = previous_run(output_dir, summary.config) if cfg.resume else None
+    if previous is not None and previous.status in FINISHED:
+        log.info("resume: %s already finished (%s), skipped", output_dir, previous.status)
+        return previous
+
+    check_config(cfg, summary.optimizer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN,
+                 overrides=summary.overrides)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+
+    model = build_model(cfg, datamodule)
+    summary.params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    optimizer_factory = instantiate(cfg.optimizer)
+    probe = optimizer_factory(params=model.parameters())  # state is created lazily: this costs nothing
+    summary.param_assignment = parameter_assignment(probe, model)
+    skip_reason = unsupported_reason(probe, model)
+    if skip_reason:
+        summary.status, summary.reason = Status.SKIPPED, skip_reason
+        log.warning("skipped: %s", skip_reason)
+        return _finish(summary, output_dir, is_global_zero=True)
+
+    module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")))
+    callbacks = build_callbacks(cfg)
+    loggers = [instantiate(node) for node in cfg.logger.values()]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
+
+    checkpoint = usable_checkpoint(output_dir / "checkpoints" / "last.ckpt") if cfg.resume else None
+    resume_from = str(checkpoint) if checkpoint else None
+    if resume_from:
+        log.info("resume: continuing from %s", resume_from)
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    except Diverged as diverged:
+        summary.status, summary.reason = Status.DIVERGED, str(diverged)
+        summary.diverged_step, summary.diverged_epoch = diverged.step, diverged.epoch
+        log.warning("diverged: %s", diverged)
+    except SystemExit:
+        if not trainer.interrupted:  # not Lightning's own exit after Ctrl-C or SIGTERM: not ours to handle
+            raise
+        # Lightning caught the signal, ran its on_exception hooks and exits: keep what is known, then stop.
+        summary.status, summary.reason = Status.INTERRUPTED, "stopped by a signal; resume=true continues it"
+        _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
+        _finish(summary, output_dir, trainer.is_global_zero)
+        raise SystemExit(f"optlab: interrupted; continue with resume=true and hydra.run.dir={output_dir}") from None
+    else:
+        summary.status = Status.OK
+    summary.train_time_s = time.perf_counter() - started
+    _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
+
+    if summary.status == Status.OK and cfg.test:
+        results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+        summary.test_loss, summary.test_acc = results["test/loss"], results["test/acc"]
+    _log_hparams(trainer, cfg, summary)
+    return _finish(summary, output_dir, trainer.is_global_zero)
+
+
+def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> torch.nn.Module:
+    """The model's initial weights depend on the seed only: every optimizer of a seed starts from the same point."""
+    torch.manual_seed(cfg.seed)
+    return instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+
+
+def build_callbacks(cfg: DictConfig) -> dict[str, pl.Callback]:
+    """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both)."""
+    callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
+    if cfg.trainer.enable_progress_bar:
+        return callbacks
+    return {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
+
+
+def _record_training(summary: RunSummary, trainer: pl.Trainer, module: Classifier, timer: Any) -> None:
+    metrics = trainer.callback_metrics
+    summary.epochs = trainer.current_epoch
+    summary.train_loss = _metric(metrics, "train/loss_epoch")
+    summary.val_loss = _metric(metrics, "val/loss")
+    summary.val_acc = _metric(metrics, "val/acc")
+    summary.best_val_acc = module.best_val_acc
+    if isinstance(timer, EpochTimer):
+        summary.epoch_time_s, summary.val_time_s = timer.mean_epoch_time, timer.mean_val_time
+    if trainer.optimizers:
+        summary.optimizer_state_bytes = state_bytes(trainer.optimizers[0])
+    summary.evaluations_per_step = _metric(metrics, "train/evaluations_per_step")
+
+
+def _metric(metrics: dict[str, torch.Tensor], name: str) -> float:
+    return float(metrics[name]) if name in metrics else math.nan
+
+
+def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: RunSummary) -> None:
+    """One entry in TensorBoard's HPARAMS tab per run: the choices and optimizer settings against the results."""
+    params: dict[str, Any] = {
+        "optimizer": summary.optimizer, "data": summary.data, "model": summary.model,
+        "scheduler": summary.scheduler, "precision": summary.precision, "seed": summary.seed,
+        "batch_size": cfg.data.batch_size, "max_epochs": cfg.trainer.max_epochs, "status": summary.status,
+    }
+    for key, value in OmegaConf.to_container(cfg.optimizer, resolve=True).items():
+        if not key.startswith("_") and isinstance(value, (int, float, str, bool)):
+            params[f"optimizer.{key}"] = value
+    results = {
+        "hparams/val_acc": summary.val_acc, "hparams/best_val_acc": summary.best_val_acc,
+        "hparams/val_loss": summary.val_loss, "hparams/test_acc": summary.test_acc,
+    }
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, {k: v for k, v in results.items() if math.isfinite(v)})
+
+
+def _finish(summary: RunSummary, output_dir: Path, is_global_zero: bool) -> RunSummary:
+    if is_global_zero:  # under DDP every process runs train(); one summary is enough
+        path = summary.write(output_dir)
+        log.info("%s: %s (val_acc %.4f, test_acc %.4f) -> %s", summary.optimizer, summary.status,
+                 summary.val_acc, summary.test_acc, path)
+    return summary
+
+
+def run_job(cfg: DictConfig) -> RunSummary:
+    """train(), turning any failure into a `failed` summary so that one bad job does not end a sweep."""
+    try:
+        return train(cfg)
+    except ResumeError as error:  # the folder's files stay as they are: nothing is overwritten
+        log.error("%s", error)
+        summary = start_summary(cfg)
+        summary.status, summary.reason = Status.FAILED, str(error)
+        return summary
+    except (ConfigError, DataError) as error:
+        summary = _failed(cfg, str(error))
+        log.error("%s", error)
+        return summary
+    except Exception as error:  # recorded, with the traceback in the job's log file
+        log.exception("run failed")
+        return _failed(cfg, f"{type(error).__name__}: {error}".splitlines()[0])
+
+
+def _failed(cfg: DictConfig, reason: str) -> RunSummary:
+    summary = start_summary(cfg)
+    summary.status, summary.reason = Status.FAILED, reason
+    return _finish(summary, Path(HydraConfig.get().runtime.output_dir), is_global_zero=_is_global_zero())
+
+
+def _is_global_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
