@@ -3,7 +3,7 @@
 import lightning.pytorch as pl
 import pytest
 
-import optlab.job
+import optlab.training_run
 
 
 class InterruptAfterEpoch(pl.Callback):
@@ -17,5 +17,6 @@ class InterruptAfterEpoch(pl.Callback):
 
 def interrupt_after_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
     """The next train() gets an extra callback that stops it after `epoch`; monkeypatch.undo() removes it."""
-    build = optlab.job.build_callbacks
-    monkeypatch.setattr(optlab.job, "build_callbacks", lambda cfg: {**build(cfg), "stop": InterruptAfterEpoch(epoch)})
+    build = optlab.training_run.build_callbacks
+    monkeypatch.setattr(optlab.training_run, "build_callbacks",
+                        lambda cfg: {**build(cfg), "stop": InterruptAfterEpoch(epoch)})

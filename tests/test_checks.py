@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from optlab.checks import ConfigError
-from optlab.job import train
 from optlab.output_dir import CheckOutputDir, unwritable_reason
+from optlab.training_run import train
 
 
 @pytest.mark.parametrize("overrides, message", [

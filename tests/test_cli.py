@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY, run_cli
-from test_data import fake_idx_folder
+from helpers import TINY, fake_idx_folder, run_cli, run_main
 
 FAST = [*TINY, "trainer.max_epochs=1"]
 
@@ -26,28 +25,38 @@ FAST = [*TINY, "trainer.max_epochs=1"]
     (["device=gpu"], "has no CUDA GPU; use device=cpu"),
     (["device=ddp"], "has no CUDA GPU; use device=cpu"),
 ])
-def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(tmp_path: Path, overrides: list[str], message: str) -> None:
-    started = time.perf_counter()
-    result = run_cli(*FAST, *overrides, cwd=tmp_path)
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr + result.stdout
-    assert time.perf_counter() - started < 60
+def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(tmp_path: Path, overrides: list[str], message: str,
+                                                          monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    code, printed = run_main(*FAST, *overrides, "hydra.run.dir=run", cwd=tmp_path, monkeypatch=monkeypatch,
+                             capsys=capsys)
+    assert code not in (0, None)
+    assert message in f"{code}\n{printed}", printed[-2000:]
+    assert "Traceback" not in printed
+    assert not list(tmp_path.rglob("events.out.tfevents*")) and not list(tmp_path.rglob("*.ckpt"))  # never trained
 
 
-def test_missing_data_names_the_files_and_data_root(tmp_path: Path) -> None:
-    result = run_cli(*FAST, "data=mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false", cwd=tmp_path)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "train-images-idx3-ubyte[.gz]" in result.stderr and "set data.root" in result.stderr
+def test_bad_input_from_a_shell_is_one_line_on_stderr(tmp_path: Path) -> None:
+    result = run_cli(*FAST, "optimizer.lr=-0.1", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        "optlab: optimizer.lr=-0.1 must be a positive, finite learning rate, e.g. optimizer.lr=0.01")
 
 
-def test_corrupt_data_file_is_named(tmp_path: Path) -> None:
+def test_missing_data_names_the_files_and_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    code, printed = run_main(*FAST, "data=mnist", f"data.root={tmp_path / 'nothing'}", "data.download=false",
+                             "hydra.run.dir=run", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code not in (0, None) and "Traceback" not in printed
+    assert "train-images-idx3-ubyte[.gz]" in str(code) and "set data.root" in str(code)
+
+
+def test_corrupt_data_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     fake_idx_folder(tmp_path / "idx", compress=True, n_train=200, n_test=20)
     victim = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
     victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
-    result = run_cli(*FAST, "data=fashion_mnist", f"data.root={tmp_path / 'idx'}", "data.val_size=20", cwd=tmp_path)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "train-images-idx3-ubyte.gz is not a readable gzip file" in result.stderr
+    code, printed = run_main(*FAST, "data=fashion_mnist", f"data.root={tmp_path / 'idx'}", "data.val_size=20",
+                             "hydra.run.dir=run", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code not in (0, None) and "Traceback" not in printed
+    assert "train-images-idx3-ubyte.gz is not a readable gzip file" in str(code)
 
 
 def test_full_error_env_still_shows_the_traceback(tmp_path: Path) -> None:
@@ -171,15 +180,14 @@ def test_ddp_processes_agree_when_one_of_them_diverges(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_unwritable_output_folder_is_one_line(tmp_path: Path) -> None:
+def test_unwritable_output_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     (tmp_path / "a_file").write_text("")
-    result = run_cli(*FAST, f"hydra.run.dir={tmp_path / 'a_file' / 'run'}", cwd=tmp_path)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    code, printed = run_main(*FAST, f"hydra.run.dir={tmp_path / 'a_file' / 'run'}", cwd=tmp_path,
+                             monkeypatch=monkeypatch, capsys=capsys)
     blocker = tmp_path / "a_file"
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"optlab: hydra.run.dir={blocker / 'run'} cannot be created: {blocker} is a file, not a folder; "
-        "choose another folder"
-    )
+    assert code == (f"optlab: hydra.run.dir={blocker / 'run'} cannot be created: {blocker} is a file, not a folder; "
+                    "choose another folder")
+    assert "Traceback" not in printed
 
 
 def test_console_prints_each_event_once_and_no_advertisement(tmp_path: Path) -> None:
@@ -190,3 +198,33 @@ def test_console_prints_each_event_once_and_no_advertisement(tmp_path: Path) -> 
     assert len(gpu_lines) == 1, gpu_lines  # was twice: Lightning's own handler and Hydra's
     assert not any("litlogger" in line or "LeafSpec" in line for line in lines)
     assert "GPU available" in (tmp_path / "run" / "train.log").read_text()  # still in the job's log file
+
+
+def test_mlflow_logger_records_every_run_of_a_sweep(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    result = run_cli("-m", *FAST, "logger=mlflow", "optimizer=sgd,adam", f"hydra.sweep.dir={tmp_path / 's'}",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("optlab").experiment_id])
+    by_name = {run.info.run_name: run for run in runs}
+    assert sorted(by_name) == sorted(p.name for p in (tmp_path / "s").glob("*_seed1"))  # named as the folders
+    for name, run in by_name.items():
+        summary = json.loads((tmp_path / "s" / name / "summary.json").read_text())
+        assert run.info.status == "FINISHED" and run.data.params["optimizer"] == summary["optimizer"]
+        assert run.data.metrics["hparams/val_acc"] == pytest.approx(summary["val_acc"])
+        assert len(client.get_metric_history(run.info.run_id, "val/loss")) == summary["epochs"]  # the curve
+
+
+def test_wandb_logger_writes_one_offline_run_per_job(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    result = run_cli("-m", *FAST, "logger=wandb", "optimizer=sgd,adam", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+                     env={"WANDB_SILENT": "true"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for folder in sorted(sweep.glob("*_seed1")):
+        # One run per job: W&B keeps a process's run open unless finished, so the second job would log into the
+        # first. The run file is W&B's own binary format; its name and the final metrics are stored as text.
+        (run_file,) = folder.glob("wandb/offline-run-*/run-*.wandb")
+        content = run_file.read_bytes()
+        assert folder.name.encode() in content and b"hparams/val_acc" in content and b"val/loss" in content

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import pickle
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import fake_idx_folder
 
 from optlab.augment import random_crop_and_flip
 from optlab.data import ImageDataModule, ShardedBatches
@@ -38,6 +38,18 @@ def datamodule(**changes) -> ImageDataModule:
         num_workers=0, mean=[0.5], std=[0.25],
     )
     return ImageDataModule(**{**options, **changes})
+
+
+def test_starting_an_epoch_leaves_the_global_rng_alone() -> None:
+    """The epoch's reseed (ReseedEachEpoch, at on_train_epoch_start) must reach the first batch unmoved: dropout
+    draws from the global RNG, and a resumed run must draw what an uninterrupted one draws."""
+    dm = datamodule()
+    dm.setup()
+    loader = dm.train_dataloader()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    iter(loader)  # what Lightning does at every epoch's start
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_validation_is_held_out_of_training_with_a_fixed_seed() -> None:
@@ -98,21 +110,6 @@ def test_crop_and_flip_together_are_a_crop_then_a_flip_of_the_same_draws() -> No
     flips = torch.rand(16, generator=generator) < 0.5  # the draw that comes after the crop's
     expected = torch.where(flips.view(-1, 1, 1, 1), cropped.flip(3), cropped)
     assert torch.equal(both, expected)
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if compress else data)
-
-
-def fake_idx_folder(folder: Path, compress: bool, n_train: int = 12, n_test: int = 4) -> None:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        suffix = ".gz" if compress else ""
-        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", rng.integers(0, 255, (n, 28, 28)), compress)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (n,)), compress)
 
 
 @pytest.mark.parametrize("layout", ["flat_gz", "torchvision_raw"])

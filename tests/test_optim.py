@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import OPTIMIZERS
+from helpers import OPTIMIZERS
 from hydra.utils import instantiate
 
 from optlab.models import CifarNet, resnet18_small

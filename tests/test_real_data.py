@@ -8,18 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATASETS
+from helpers import FASHION_MNIST, SHARED_DATASETS
 
-from optlab.job import train
 from optlab.sources import CIFAR10Source, IDXSource
+from optlab.training_run import train
 
 MNIST_GZ = SHARED_DATASETS / "mnist"
-FASHION_GZ = Path("/usr/share/datasets/fashion-mnist")
+FASHION_GZ = FASHION_MNIST
 CIFAR_JPEG = SHARED_DATASETS / "build_cifar10.py"
 
-needs_mnist = pytest.mark.skipif(not MNIST_GZ.is_dir(), reason=f"no MNIST copy at {MNIST_GZ}")
-needs_fashion = pytest.mark.skipif(not FASHION_GZ.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
-needs_cifar = pytest.mark.skipif(not CIFAR_JPEG.is_file(), reason=f"no CIFAR-10 builder at {CIFAR_JPEG}")
+needs_mnist = pytest.mark.skipif(not MNIST_GZ.is_dir(), reason=f"no MNIST copy at {MNIST_GZ} (set OPTLAB_DATASETS)")
+needs_fashion = pytest.mark.skipif(
+    not FASHION_GZ.is_dir(),
+    reason=f"no Fashion-MNIST at {FASHION_GZ} (Debian's dataset-fashion-mnist, or set OPTLAB_FASHION_MNIST)",
+)
+needs_cifar = pytest.mark.skipif(
+    not CIFAR_JPEG.is_file(), reason=f"no CIFAR-10 builder at {CIFAR_JPEG} (set OPTLAB_DATASETS)"
+)
 
 
 @needs_mnist

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import math
 import time
-from functools import cached_property
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from optlab.seeding import epoch_seed
@@ -132,22 +130,7 @@ class ReseedEachEpoch(pl.Callback):
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        # Not on_train_epoch_start: Lightning skips that hook for the first epoch after an epoch-end resume.
-        if batch_idx == 0:
-            torch.manual_seed(epoch_seed(self.seed, trainer.current_epoch))
-
-
-class EpochCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint with its state_key computed once.
-
-    Lightning names a profiler section after every callback on every hook call, six hooks per training step, and
-    ModelCheckpoint.state_key formats its settings into that name each time (about 1% of a batch-32 step of the
-    course CNN on a 2-core CPU). The settings it is made of are fixed once the callback is built.
-    """
-
-    @cached_property
-    def state_key(self) -> str:
-        return super().state_key
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Nothing draws from torch's global RNG between here and the first batch: the training DataLoader takes its
+        # base seed from a generator of its own (optlab.data), not from the global RNG when its iterator is made.
+        torch.manual_seed(epoch_seed(self.seed, trainer.current_epoch))

@@ -188,8 +188,11 @@ class ImageDataModule(pl.LightningDataModule):
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         dataset = self.parts[part]
         batches = ShardedBatches(len(dataset), batch_size, shuffle, self.shuffle_seed, rank, world_size)
-        # batch_size=None: the sampler already yields whole batches of indices.
-        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers)
+        # batch_size=None: the sampler already yields whole batches of indices. The generator: a DataLoader draws a
+        # base seed for its workers each time its iterator is made, from the global RNG unless given its own, and
+        # that draw would move the global RNG (dropout) between the epoch's reseed and its first batch.
+        generator = torch.Generator().manual_seed(self.shuffle_seed)
+        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers, generator=generator)
 
     def _augment_generator(self, epoch: int, device: torch.device) -> torch.Generator:
         """A generator seeded from (seed, epoch): an epoch's augmentation is the same whether or not the run was

@@ -10,11 +10,28 @@ import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 FILENAME = "summary.json"
-FINISHED = ("ok", "diverged", "skipped")  # resume=true leaves these alone; failed/interrupted/running run again
+
+
+class Status(str, Enum):
+    """What became of a run; a str, so summary.json holds the plain word."""
+
+    RUNNING = "running"  # started, not ended (a crash of the whole process leaves this)
+    OK = "ok"
+    DIVERGED = "diverged"  # stopped by the divergence guard: a result, not an error
+    SKIPPED = "skipped"  # the optimizer does not apply (SparseAdam on dense weights)
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINISHED = (Status.OK, Status.DIVERGED, Status.SKIPPED)  # resume=true leaves these; the others run again
 
 
 class SummaryError(ValueError):
@@ -30,7 +47,7 @@ class RunSummary:
     precision: str
     seed: int
     lr: float | None
-    status: str = "running"  # running, ok, diverged, skipped, failed, interrupted
+    status: Status = Status.RUNNING
     reason: str = ""
     epochs: int = 0
     train_loss: float = math.nan
@@ -71,7 +88,9 @@ class RunSummary:
         try:
             data = json.loads(path.read_text())
             known = {f.name for f in fields(cls)}
-            return cls(**{key: value for key, value in data.items() if key in known})
+            summary = cls(**{key: value for key, value in data.items() if key in known})
+            summary.status = Status(summary.status)
+            return summary
         except (ValueError, TypeError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
             raise SummaryError(f"{path} is unreadable ({str(error).splitlines()[0]})") from error
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -17,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from optlab.run_identity import SWEPT_KEYS_ENV, run_name
+from optlab.summary import Status
 
 
 def _run_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
@@ -26,18 +28,19 @@ def _run_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
 
 
 OmegaConf.register_new_resolver("optlab_run_name", _run_name, replace=True)
+OmegaConf.register_new_resolver("optlab_folder_name", lambda path: Path(path).name, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the final validation accuracy for Hydra's sweepers."""
-    from optlab.job import run_job, train  # deferred: see the module docstring
+    from optlab.training_run import run_job, train  # deferred: see the module docstring
 
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         summary = train(cfg)  # let the traceback through, for debugging
     else:
         summary = run_job(cfg)
-    if summary.status == "failed" and HydraConfig.get().mode != RunMode.MULTIRUN:
+    if summary.status == Status.FAILED and HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(f"optlab: {summary.reason}")
     return summary.val_acc
 

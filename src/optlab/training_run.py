@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from optlab.callbacks import Diverged, EpochTimer
@@ -177,11 +177,12 @@ def _metric(metrics: dict[str, torch.Tensor], name: str) -> float:
 
 
 def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: RunSummary) -> None:
-    """One entry in TensorBoard's HPARAMS tab per run: the choices and optimizer settings against the results."""
+    """Per run, the choices and optimizer settings against the results: one entry in TensorBoard's HPARAMS tab,
+    params and metrics in the other loggers (MLflow's run page)."""
     params: dict[str, Any] = {
         "optimizer": summary.optimizer, "data": summary.data, "model": summary.model,
         "scheduler": summary.scheduler, "precision": summary.precision, "seed": summary.seed,
-        "batch_size": cfg.data.batch_size, "max_epochs": cfg.trainer.max_epochs, "status": summary.status,
+        "batch_size": cfg.data.batch_size, "max_epochs": cfg.trainer.max_epochs, "status": str(summary.status),
     }
     for key, value in OmegaConf.to_container(cfg.optimizer, resolve=True).items():
         if not key.startswith("_") and isinstance(value, (int, float, str, bool)):
@@ -190,9 +191,16 @@ def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: RunSummary) -> N
         "hparams/val_acc": summary.val_acc, "hparams/best_val_acc": summary.best_val_acc,
         "hparams/val_loss": summary.val_loss, "hparams/test_acc": summary.test_acc,
     }
+    finite = {k: v for k, v in results.items() if math.isfinite(v)}
     for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, {k: v for k, v in results.items() if math.isfinite(v)})
+        if isinstance(logger, TensorBoardLogger):  # its HPARAMS tab pairs the params with these metrics
+            logger.log_hyperparams(params, finite)
+        else:  # MLflow, CSV: params and final results, beside the curves Lightning logged
+            logger.log_hyperparams(params)
+            logger.log_metrics(finite)
+        if isinstance(logger, WandbLogger):
+            # W&B keeps one run per process until it is finished: the next job of a sweep would log into it.
+            logger.experiment.finish()
 
 
 def _finish(summary: RunSummary, output_dir: Path, is_global_zero: bool) -> RunSummary:

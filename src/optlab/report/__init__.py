@@ -1,5 +1,5 @@
-"""Turn runs (their summary.json and TensorBoard events) into figures, a table and written observations."""
+"""Turn runs (their summary.json and TensorBoard events) into figures, a table and written observations.
 
-from optlab.report.write import ReportOptions, ReportOutputs, write_report
-
-__all__ = ["ReportOptions", "ReportOutputs", "write_report"]
+Nothing is imported here: the multirun callback lives in this package and is loaded when a sweep starts, before
+any job; matplotlib and pandas are imported only when a report is written (optlab.report.write).
+"""

@@ -14,7 +14,7 @@ import pandas as pd
 from optlab.report.runs import Run
 from optlab.report.statistics import ALPHA, holm, mean_ci, paired_comparison
 from optlab.run_identity import group_label, override_pairs, varying_keys
-from optlab.summary import RunSummary
+from optlab.summary import RunSummary, Status
 
 SORTABLE = ("val_acc", "test_acc", "best_val_acc", "epochs_to_target", "seconds_to_target", "val_loss",
             "train_loss", "epoch_time_s", "optimizer_state_bytes", "group")
@@ -62,7 +62,7 @@ def time_to_target(run: Run, target: float | None) -> tuple[float, float]:
     finish ok (a diverged run counts as never, even if it passed the target before)."""
     if target is None or not math.isfinite(target):
         return math.nan, math.nan
-    if run.summary.status != "ok" or run.curves.empty:
+    if run.summary.status != Status.OK or run.curves.empty:
         return math.inf, math.inf
     reached = run.curves[run.curves["val_acc"] >= target]
     if reached.empty:
@@ -87,7 +87,7 @@ def summarise(groups: dict[str, list[Run]], target: float | None, sort_by: str, 
 
 def _row(label: str, runs: list[Run], target: float | None) -> dict[str, object]:
     summaries = [r.summary for r in runs]
-    ok = [s for s in summaries if s.status == "ok"]
+    ok = [s for s in summaries if s.status == Status.OK]
     targets = {target if target is not None else s.target_acc for s in summaries}
     times = [time_to_target(r, target if target is not None else r.summary.target_acc) for r in runs]
     val, test = mean_ci([s.val_acc for s in ok]), mean_ci([s.test_acc for s in ok])
@@ -109,7 +109,8 @@ def _row(label: str, runs: list[Run], target: float | None) -> dict[str, object]
         "epochs_to_target": _median(e for e, _ in times),
         "seconds_to_target": _median(s for _, s in times),
         "epoch_time_s": _mean(s.epoch_time_s for s in summaries),
-        "optimizer_state_bytes": _mean(s.optimizer_state_bytes for s in summaries if s.status in ("ok", "diverged")),
+        "optimizer_state_bytes": _mean(s.optimizer_state_bytes for s in summaries
+                                       if s.status in (Status.OK, Status.DIVERGED)),
         "evaluations_per_step": _mean(s.evaluations_per_step for s in ok),
         "reasons": "; ".join(sorted({s.reason for s in summaries if s.reason})),
     }
@@ -119,7 +120,7 @@ def per_seed(runs: Sequence[Run], metric: str) -> dict[int, float]:
     """A group's metric by seed (finished runs only; several runs of one seed are averaged)."""
     values: dict[int, list[float]] = {}
     for run in runs:
-        if run.summary.status == "ok":
+        if run.summary.status == Status.OK:
             values.setdefault(run.summary.seed, []).append(getattr(run.summary, metric))
     return {seed: float(np.mean(v)) for seed, v in values.items()}
 

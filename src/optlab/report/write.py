@@ -12,7 +12,7 @@ from optlab.report import figures
 from optlab.report.observations import write_observations
 from optlab.report.runs import Run, load_runs
 from optlab.report.table import group_runs, summarise, time_to_target
-from optlab.summary import write_atomic
+from optlab.summary import Status, write_atomic
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def write_report(paths: list[Path], out: Path, options: ReportOptions) -> Report
     ranges = {label: _epoch_range(runs_, options.target_acc) for label, runs_ in groups.items()}
     out.mkdir(parents=True, exist_ok=True)
     title = describe(runs)
-    drawn = _draw(groups, table, ranges, options, title, out) if any(r.summary.status == "ok" for r in runs) else []
+    finished = any(r.summary.status == Status.OK for r in runs)
+    drawn = _draw(groups, table, ranges, options, title, out) if finished else []
     csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
     markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out))
     return ReportOutputs(markdown=markdown, table=csv, figures=drawn)

@@ -1,0 +1,89 @@
+"""What the tests share: paths, the tiny config, composing configs as the CLI does, running the CLI.
+
+Real data sets are found through environment variables, so a machine that keeps them elsewhere can still run
+those tests: OPTLAB_DATASETS (a folder with mnist/*.gz and build_cifar10.py; default ../shared/datasets beside
+the checkout) and OPTLAB_FASHION_MNIST (default Debian's /usr/share/datasets/fashion-mnist).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATASETS = Path(os.environ.get("OPTLAB_DATASETS", ROOT.parent / "shared" / "datasets"))
+FASHION_MNIST = Path(os.environ.get("OPTLAB_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
+OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
+SCHEDULERS = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
+
+# Tiny but real: conf/debug/tiny.yaml (2 epochs of 3 batches on synthetic data, quiet, one thread), the same
+# choice users have.
+TINY = ["debug=tiny"]
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose conf/train.yaml as the CLI would and register it as the running Hydra config."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m optlab.train ARGS` in cwd, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "optlab.train", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def run_main(
+    *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> tuple[object, str]:
+    """optlab.train's command line in this process (a second or less, against ~7 s for a fresh interpreter): the
+    exit code (SystemExit's code: an int, or the message optlab exits with) and everything printed."""
+    from optlab.train import main
+
+    GlobalHydra.instance().clear()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["optlab-train", *args])
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
+    """An IDX file (MNIST's format) holding array as uint8, gzipped or raw."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def fake_idx_folder(folder: Path, compress: bool, n_train: int = 12, n_test: int = 4) -> None:
+    """A folder of random MNIST-format images and labels under the official file names."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        suffix = ".gz" if compress else ""
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", rng.integers(0, 255, (n, 28, 28)), compress)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (n,)), compress)
