@@ -11,8 +11,10 @@ import torch
 from helpers import OPTIMIZERS, SCHEDULERS
 from hydra.utils import instantiate
 from interrupt import interrupt_after_epoch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from tbparse import SummaryReader
 
+from optlab.callbacks import EpochCheckpoint
 from optlab.checks import ConfigError
 from optlab.classifier import Classifier, SchedulerSpec
 from optlab.report.runs import read_curves
@@ -145,6 +147,22 @@ def test_epoch_and_validation_times_are_measured_per_epoch(make_cfg, tmp_path: P
 
     no_val = train(make_cfg("data=digits", "trainer.limit_val_batches=0", output_dir=tmp_path / "no_val"))
     assert no_val.val_time_s == 0 and no_val.epoch_time_s > 0
+
+
+def test_checkpoint_state_key_is_model_checkpoints_computed_once() -> None:
+    settings = {"dirpath": "checkpoints", "filename": "last", "save_top_k": 1}
+    checkpoint = EpochCheckpoint(**settings)
+    assert checkpoint.state_key == ModelCheckpoint(**settings).state_key.replace("ModelCheckpoint", "EpochCheckpoint")
+    assert checkpoint.state_key is checkpoint.state_key
+
+
+def test_hook_name_skips_module_setattr_while_submodules_still_register() -> None:
+    module = Classifier(torch.nn.Linear(2, 2), lambda params: torch.optim.SGD(params, lr=0.1),
+                        SchedulerSpec(None, "epoch", 1, None, None))
+    module._current_fx_name = "training_step"
+    assert module._current_fx_name == "training_step" and "_current_fx_name" not in module._modules
+    module.head = torch.nn.Linear(2, 3)
+    assert "head" in module._modules and len(list(module.parameters())) == 4
 
 
 def test_asgd_is_evaluated_through_its_averaged_weights(make_cfg, tmp_path: Path) -> None:
