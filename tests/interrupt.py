@@ -19,4 +19,4 @@ def interrupt_after_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
     """The next train() gets an extra callback that stops it after `epoch`; monkeypatch.undo() removes it."""
     build = optlab.training_run.build_callbacks
     monkeypatch.setattr(optlab.training_run, "build_callbacks",
-                        lambda cfg: {**build(cfg), "stop": InterruptAfterEpoch(epoch)})
+                        lambda cfg, **kwargs: {**build(cfg, **kwargs), "stop": InterruptAfterEpoch(epoch)})

@@ -24,7 +24,8 @@ from optlab.summary import RunSummary
 from optlab.training_run import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FIGURES = {"ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png"}
+FIGURES = {"ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png", "layer_drift.png",
+           "dynamics.png"}
 
 
 def run_job(root: Path, folder: str, *overrides: str) -> None:

@@ -54,8 +54,12 @@ def _check_positive(cfg: DictConfig) -> None:
 
 
 def _check_learning_rates(node: DictConfig, path: str) -> None:
-    """Every `lr` in the optimizer node (nested ones too, e.g. Muon's AdamW part) must be positive."""
+    """Every `lr` in the optimizer node (nested ones too, e.g. Muon's AdamW part) must be positive; the zoo's may be
+    null (the library's default for the chosen optimizer)."""
+    library_default_allowed = node.get("_target_") == "optlab.optim.zoo.zoo_optimizer"
     for key, value in node.items():
+        if key == "lr" and value is None and library_default_allowed:
+            continue
         if key == "lr" and (not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0):
             raise ConfigError(f"{path}.lr={value} must be a positive, finite learning rate, e.g. {path}.lr=0.01")
         if isinstance(value, DictConfig):

@@ -16,6 +16,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from optlab.optim.averaging import restore_weights, swap_in_averages
+from optlab.optim.zoo import needs_create_graph
 
 
 class EpochMean:
@@ -69,6 +70,7 @@ class Classifier(pl.LightningModule):
         self.evaluations = 0  # loss evaluations this epoch
         self.steps = 0  # batches stepped this epoch
         self.trained_weights: dict[torch.Tensor, torch.Tensor] = {}  # held while ASGD's averages are evaluated
+        self.create_graph = False  # backward keeps the gradient's graph (set with the optimizer)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Lightning sets _current_fx_name around every hook call, about 20 times per training step; a plain
@@ -135,6 +137,13 @@ class Classifier(pl.LightningModule):
         if (every and (self.global_step + 1) % every == 0) or self.trainer.should_stop:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
 
+    def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """Second-order optimizers (AdaHessian, Sophia-H from the zoo) differentiate the gradient again: keep its
+        graph for them, and only for them (it costs memory)."""
+        if self.create_graph:
+            kwargs["create_graph"] = True
+        super().backward(loss, *args, **kwargs)
+
     def _loss_and_accuracy(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
         logits = self(images)
@@ -183,6 +192,7 @@ class Classifier(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(params=self.model.parameters())
+        self.create_graph = needs_create_graph(optimizer)
         spec = self.scheduler
         if spec.lr_scheduler is None:
             return {"optimizer": optimizer}

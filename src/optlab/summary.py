@@ -66,6 +66,8 @@ class RunSummary:
     evaluations_per_step: float = math.nan  # loss evaluations per optimizer step: 1, more for L-BFGS
     target_acc: float | None = None  # report.target_acc when the run started: fixed before any result
     param_assignment: dict[str, list[str]] = field(default_factory=dict)
+    # Per layer, how far training moved the weights from the seed's initial ones: ||w - w0|| / ||w0||.
+    layer_drift: dict[str, float] = field(default_factory=dict)
     # What the run was: its config group choices, its command-line overrides, and the resolved config (flat
     # dotted keys). Reports group runs by the keys that differ between them (optlab.run_identity).
     choices: dict[str, str | None] = field(default_factory=dict)

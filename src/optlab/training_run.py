@@ -19,7 +19,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,6 +27,7 @@ from optlab.callbacks import Diverged, EpochTimer
 from optlab.checks import ConfigError, check_config
 from optlab.classifier import Classifier, SchedulerSpec
 from optlab.console import tidy_console
+from optlab.dynamics import layer_drift, snapshot
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
 from optlab.resume import ResumeError, previous_run, usable_checkpoint
@@ -98,6 +99,7 @@ def train(cfg: DictConfig) -> RunSummary:
     datamodule.setup("fit")
 
     model = build_model(cfg, datamodule)
+    initial_weights = snapshot(model)  # the same for every optimizer of this seed, and again on resume
     summary.params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     optimizer_factory = instantiate(cfg.optimizer)
     probe = optimizer_factory(params=model.parameters())  # state is created lazily: this costs nothing
@@ -109,7 +111,7 @@ def train(cfg: DictConfig) -> RunSummary:
         return _finish(summary, output_dir, is_global_zero=True)
 
     module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")))
-    callbacks = build_callbacks(cfg)
+    callbacks = build_callbacks(cfg, has_learning_rate=all("lr" in group for group in probe.param_groups))
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
 
@@ -136,6 +138,7 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status = Status.OK
     summary.train_time_s = time.perf_counter() - started
     _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
+    summary.layer_drift = layer_drift(initial_weights, model)
 
     if summary.status == Status.OK and cfg.test:
         results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
@@ -150,12 +153,16 @@ def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> torch.nn
     return instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
 
 
-def build_callbacks(cfg: DictConfig) -> dict[str, pl.Callback]:
-    """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both)."""
+def build_callbacks(cfg: DictConfig, has_learning_rate: bool) -> dict[str, pl.Callback]:
+    """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both); no
+    learning-rate monitor for optimizers that keep no lr (the zoo's A2Grad, ALIG set their own steps)."""
     callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
-    if cfg.trainer.enable_progress_bar:
-        return callbacks
-    return {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
+    if not cfg.trainer.enable_progress_bar:
+        callbacks = {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
+    if not has_learning_rate:
+        log.info("this optimizer keeps no learning rate: nothing for the learning-rate monitor to log")
+        callbacks = {name: cb for name, cb in callbacks.items() if not isinstance(cb, LearningRateMonitor)}
+    return callbacks
 
 
 def _record_training(summary: RunSummary, trainer: pl.Trainer, module: Classifier, timer: Any) -> None:

@@ -16,7 +16,8 @@ from optlab.optim.measure import parts
 
 def averaged_weights(optimizer: Optimizer) -> dict[torch.Tensor, torch.Tensor]:
     """{parameter: its running average} for every parameter whose optimizer keeps one (ASGD's `ax`)."""
-    return {param: state["ax"] for part in parts(optimizer) for param, state in part.state.items() if "ax" in state}
+    return {param: state["ax"] for part in parts(optimizer) if isinstance(part, torch.optim.ASGD)
+            for param, state in part.state.items() if "ax" in state}
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ style); curve figures draw the best groups in colour and the rest in grey, so 18
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from optlab.report.runs import Run  # noqa: E402
@@ -26,13 +28,17 @@ LINE_STYLES = ("-", "--", ":", "-.")
 GREY = (0.72, 0.72, 0.72)
 
 
+def optimizer_colours(names: Iterable[str]) -> dict[str, tuple]:
+    """One colour per optimizer (sorted names, tab20's strong colours first), the same in every figure of a set."""
+    strong_then_light = plt.get_cmap("tab20").colors
+    palette = strong_then_light[0::2] + strong_then_light[1::2]
+    return {name: palette[i % len(palette)] for i, name in enumerate(sorted(set(names)))}
+
+
 def group_styles(table: pd.DataFrame) -> dict[str, tuple[tuple, str]]:
     """(colour, line style) per group: the colour from its optimizer (sorted names, tab20), the style from its
     rank among groups of the same optimizer."""
-    strong_then_light = plt.get_cmap("tab20").colors
-    palette = strong_then_light[0::2] + strong_then_light[1::2]
-    optimizers = sorted(set(table["optimizer"]))
-    colour = {name: palette[i % len(palette)] for i, name in enumerate(optimizers)}
+    colour = optimizer_colours(table["optimizer"])
     styles, seen = {}, {}
     for row in table.itertuples():
         index = seen.get(row.optimizer, 0)
@@ -41,9 +47,11 @@ def group_styles(table: pd.DataFrame) -> dict[str, tuple[tuple, str]]:
     return styles
 
 
-def _stack(runs: list[Run], column: str) -> pd.DataFrame:
-    """One column per run, one row per position (epochs) where the run has this value."""
-    return pd.DataFrame({str(r.folder): r.curves[column].dropna() for r in runs if not r.curves.empty})
+def _stack(runs: list[Run], column: str, source: str = "curves") -> pd.DataFrame:
+    """One column per run, one row per position where the run has this value: epochs for `curves`, optimizer
+    steps for `dynamics`."""
+    frames = [(str(r.folder), getattr(r, source)) for r in runs]
+    return pd.DataFrame({name: frame[column].dropna() for name, frame in frames if column in frame})
 
 
 def _band(stack: pd.DataFrame, band: str) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -71,12 +79,13 @@ def _log_scale_helps(values: list[pd.Series]) -> bool:
 
 
 def plot_metric(
-    ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str
+    ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str,
+    source: str = "curves",
 ) -> list[pd.Series]:
     """Mean curve per group with a band over its runs; the first HIGHLIGHT of `order` in colour, on top."""
     means = []
     for rank, label in reversed(list(enumerate(order))):
-        stack = _stack(groups[label], column)
+        stack = _stack(groups[label], column, source)
         if stack.empty:
             continue
         mean, low, high = _band(stack, band)
@@ -86,7 +95,7 @@ def plot_metric(
         if rank < HIGHLIGHT:
             ax.fill_between(mean.index, low.values, high.values, color=colour, alpha=0.15, linewidth=0)
         means.append(mean)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch" if source == "curves" else "optimizer step")
     ax.grid(alpha=0.3)
     return means
 
@@ -207,4 +216,48 @@ def cost_bars(table: pd.DataFrame, styles, title: str, path: Path) -> Path:
     for ax in (time_ax, memory_ax):
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def dynamics(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path | None:
+    """Whole-network gradient norm, update norm and update/weight ratio per optimizer step (optlab.dynamics);
+    None when no run logged them."""
+    if not any(not r.dynamics.empty for runs in groups.values() for r in runs):
+        return None
+    panels = (("grad_norm", "gradient norm"), ("update_norm", "update norm"),
+              ("update_ratio", "update / weight norm"))
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH * 1.2, 3.8), sharex=True)
+    for ax, (column, name) in zip(axes, panels, strict=True):
+        means = plot_metric(ax, groups, styles, order, column, band, source="dynamics")
+        ax.set_title(name, fontsize=10)
+        if means and all((m > 0).all() for m in means):
+            _use_log_scale(ax)
+    fig.suptitle(title, fontsize=10)
+    _legend(fig, axes[-1], len(order) - HIGHLIGHT)
+    return _save(fig, path)
+
+
+def layer_drift(groups, order: list[str], title: str, path: Path) -> Path | None:
+    """Heatmap, group x layer: ||w_final - w_initial|| / ||w_initial||, mean over the group's runs (log colour
+    scale: optimizers differ by orders of magnitude). None when no run recorded its drift."""
+    rows = {}
+    for label in order:
+        drifts = [r.summary.layer_drift for r in groups[label] if r.summary.layer_drift]
+        if drifts:
+            rows[label] = pd.DataFrame(drifts).mean(axis=0)
+    if not rows:
+        return None
+    table = pd.DataFrame(rows).T  # columns in the model's layer order (the first run's)
+    values = table.to_numpy(dtype=float)
+    positive = values[np.isfinite(values) & (values > 0)]
+    norm = LogNorm(positive.min(), positive.max()) if positive.size and positive.max() > positive.min() else None
+    fig, ax = plt.subplots(figsize=(min(WIDTH, 2.2 + 0.9 * table.shape[1]), 1.2 + 0.32 * table.shape[0]))
+    image = ax.imshow(np.where(values > 0, values, np.nan), aspect="auto", cmap="viridis", norm=norm)
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=6.5, color="white")
+    fig.colorbar(image, ax=ax, label="||w - w0|| / ||w0||")
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -21,11 +21,17 @@ VALIDATION_TAGS = {"val/loss": "val_loss", "val/acc": "val_acc", "time/val_elaps
 COLUMNS = [*EPOCH_TAGS.values(), *VALIDATION_TAGS.values()]
 
 
+DYNAMICS_TAGS = {"dynamics/grad_norm": "grad_norm", "dynamics/update_norm": "update_norm",
+                 "dynamics/update_ratio": "update_ratio"}  # whole-network values of optlab.dynamics
+
+
 @dataclass(frozen=True)
 class Run:
     folder: Path
     summary: RunSummary
     curves: pd.DataFrame  # index: epochs trained (float); columns: COLUMNS, NaN where a row has no such value
+    # index: optimizer step; columns: DYNAMICS_TAGS' names; empty when the run logged none
+    dynamics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def find_run_folders(paths: Iterable[Path]) -> list[Path]:
@@ -44,20 +50,33 @@ def load_runs(paths: Iterable[Path]) -> list[Run]:
             log.warning("left out of the report: %s", error)
             continue
         if summary is not None:
-            runs.append(Run(folder, summary, read_curves(folder)))
+            by_step = _scalars_by_step(folder)
+            runs.append(Run(folder, summary, read_curves(folder, by_step), _dynamics(by_step)))
     return runs
 
 
-def read_curves(folder: Path) -> pd.DataFrame:
-    """Epoch-end and validation values from the run's event files; empty for runs that never trained."""
-    empty = pd.DataFrame(columns=COLUMNS, dtype=float)
+def _scalars_by_step(folder: Path) -> pd.DataFrame:
+    """Every scalar of the run's event files, one column per tag, one row per step; empty if it never trained."""
     if not any(folder.glob("events.out.tfevents.*")):
-        return empty
+        return pd.DataFrame()
     scalars = SummaryReader(str(folder)).scalars
     if scalars.empty:
-        return empty
+        return pd.DataFrame()
     # A resumed run logs some steps twice: the last value wins.
-    by_step = scalars.pivot_table(index="step", columns="tag", values="value", aggfunc="last")
+    return scalars.pivot_table(index="step", columns="tag", values="value", aggfunc="last")
+
+
+def _dynamics(by_step: pd.DataFrame) -> pd.DataFrame:
+    present = [tag for tag in DYNAMICS_TAGS if tag in by_step]
+    return by_step[present].dropna(how="all").rename(columns=DYNAMICS_TAGS) if present else pd.DataFrame()
+
+
+def read_curves(folder: Path, by_step: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Epoch-end and validation values from the run's event files; empty for runs that never trained."""
+    empty = pd.DataFrame(columns=COLUMNS, dtype=float)
+    by_step = _scalars_by_step(folder) if by_step is None else by_step
+    if by_step.empty:
+        return empty
     frames = [
         _positioned(by_step, EPOCH_TAGS, by_step.get("epoch") + 1 if "epoch" in by_step else None),
         _positioned(by_step, VALIDATION_TAGS, by_step.get("val/epoch")),

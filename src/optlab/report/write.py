@@ -77,7 +77,7 @@ def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: st
     styles = figures.group_styles(table)
     order = list(table["group"])  # best first: the curve figures colour the first few
     band = "min-max" if options.band == "minmax" else "±1 std"
-    return [
+    drawn = [
         figures.ranking(table, styles, ranges, f"Ranking — {title}", out / "ranking.png"),
         figures.loss_by_epoch(groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)",
                               out / "loss_epoch.png"),
@@ -85,7 +85,12 @@ def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: st
                                   out / "val_acc_epoch.png"),
         figures.loss_by_time(groups, styles, order, f"Validation loss against time — {title}", out / "loss_time.png"),
         figures.cost_bars(table, styles, f"Cost — {title}", out / "cost.png"),
+        figures.layer_drift(groups, order, f"How far each layer moved from the initial weights — {title}",
+                            out / "layer_drift.png"),
+        figures.dynamics(groups, styles, order, options.band, f"Optimizer dynamics, whole network — {title}",
+                         out / "dynamics.png"),
     ]
+    return [path for path in drawn if path is not None]
 
 
 def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], out: Path) -> str:

@@ -1,0 +1,39 @@
+"""`python -m optlab.trajectories [-m] optimizer=... function=...` (see conf/trajectories.yaml).
+
+One job per optimizer: its lr picked on a small grid, the chosen path saved; a single run draws its own folder,
+a multirun draws every optimizer of the sweep together when it ends (TrajectoriesOnMultirunEnd).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="trajectories")
+def main(cfg: DictConfig) -> float:
+    """Returns the chosen path's mean function value (lower is better) for Hydra's sweepers."""
+    from hydra.utils import instantiate
+
+    from optlab.trajectories.job import trace
+    from optlab.trajectories.outputs import write_outputs
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    record = trace(cfg, HydraConfig.get().runtime.choices["optimizer"], output_dir)
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        for path in write_outputs(output_dir, instantiate(cfg.function, _convert_="all"), cfg.steps, cfg.gif_frames):
+            print(path)
+    return float(sum(record.values) / len(record.values)) if record.values else float("nan")
+
+
+def run() -> None:
+    """The `optlab-trajectories` console script."""
+    main()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,86 @@
+"""optimizer=zoo/any: pytorch-optimizer's optimizers by name, the awkward ones handled, the impossible ones refused
+in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import pytorch_optimizer
+import torch
+from helpers import run_main
+from hydra.utils import instantiate
+
+import optlab.classifier
+from optlab.checks import ConfigError
+from optlab.models import CifarNet
+from optlab.optim.hidden_split import split_hidden
+from optlab.optim.zoo import zoo_optimizer
+
+FAST = ["debug=tiny", "trainer.max_epochs=1", "hydra.run.dir=run", "optimizer=zoo/any"]
+
+
+def summary(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "run" / "summary.json").read_text())
+
+
+def test_zoo_builds_the_named_optimizer_with_the_library_default_lr(make_cfg) -> None:
+    cfg = make_cfg("optimizer=zoo/any", "optimizer.name=adabelief")
+    optimizer = instantiate(cfg.optimizer)(params=CifarNet((3, 32, 32), 10).parameters())
+    library_class = pytorch_optimizer.load_optimizer("adabelief")
+    assert type(optimizer) is library_class
+    assert optimizer.param_groups[0]["lr"] == library_class([torch.zeros(1)]).defaults["lr"]
+
+
+def test_zoo_passes_lr_and_options(make_cfg) -> None:
+    cfg = make_cfg("optimizer=zoo/any", "optimizer.name=madgrad", "optimizer.lr=0.005",
+                   "+optimizer.options.momentum=0.8")
+    optimizer = instantiate(cfg.optimizer)(params=CifarNet((3, 32, 32), 10).parameters())
+    assert optimizer.param_groups[0]["lr"] == 0.005 and optimizer.param_groups[0]["momentum"] == 0.8
+
+
+def test_muon_style_zoo_optimizers_get_the_hidden_split_as_flagged_groups() -> None:
+    model = CifarNet((3, 32, 32), 10)
+    optimizer = zoo_optimizer(model.parameters(), "muon")
+    hidden, others = split_hidden(model.parameters())
+    muon_group, adamw_group = optimizer.param_groups
+    assert muon_group["use_muon"] and not adamw_group["use_muon"]
+    assert [id(p) for p in muon_group["params"]] == [id(p) for p in hidden]
+    assert [id(p) for p in adamw_group["params"]] == [id(p) for p in others]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("adabeleif", "pytorch-optimizer has no optimizer 'adabeleif'; did you mean adabelief"),
+    ("lomo", "lomo updates the weights inside backward"),
+    ("ranger21", "ranger21 needs num_iterations with no default: add +optimizer.options.num_iterations=<value>"),
+])
+def test_zoo_refusals_are_one_line(name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        zoo_optimizer(CifarNet((3, 32, 32), 10).parameters(), name)
+
+
+def test_a_refused_zoo_optimizer_exits_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    code, printed = run_main(*FAST, "optimizer.name=adammini", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code not in (0, None) and "Traceback" not in printed
+    assert "adammini takes the whole model" in str(code)
+
+
+@pytest.mark.parametrize("name", ["adahessian", "a2grad", "ranger21"])
+def test_awkward_zoo_optimizers_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, name: str) -> None:
+    """AdaHessian needs backward(create_graph=True); A2Grad keeps no lr (no LR monitor); Ranger21 needs its
+    horizon given."""
+    extra = ["+optimizer.options.num_iterations=3"] if name == "ranger21" else []
+    code, printed = run_main(*FAST, f"optimizer.name={name}", *extra, cwd=tmp_path, monkeypatch=monkeypatch,
+                             capsys=capsys)
+    assert code == 0, printed[-2000:]
+    assert summary(tmp_path)["status"] == "ok"
+
+
+def test_second_order_zoo_optimizers_fail_without_the_gradient_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys) -> None:
+    """The create_graph handling is what makes AdaHessian run: without it the same run fails."""
+    monkeypatch.setattr(optlab.classifier, "needs_create_graph", lambda optimizer: False)
+    code, printed = run_main(*FAST, "optimizer.name=adahessian", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert code not in (0, None)
+    assert summary(tmp_path)["status"] == "failed"
