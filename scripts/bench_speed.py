@@ -194,13 +194,18 @@ class Run(NamedTuple):
     folder: Path
 
 
+def python_path() -> str:
+    """This checkout's src and scripts first, then whatever the caller had on PYTHONPATH (kept, not replaced)."""
+    return os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT / "scripts"), os.environ.get("PYTHONPATH")) if p)
+
+
 def optlab_run(overrides: list[str]) -> Run:
     """Wall time and run folder of `python -m optlab.train OVERRIDES`."""
     run_dir = Path(tempfile.mkdtemp(prefix="optlab-bench-"))
     command = [sys.executable, "-m", "optlab.train", *overrides, f"hydra.run.dir={run_dir}"]
     start = time.perf_counter()
     result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'scripts'}"})
+                            env={**os.environ, "PYTHONPATH": python_path()})
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"bench: optlab failed ({' '.join(overrides)}):\n{result.stderr[-3000:]}")

@@ -19,7 +19,7 @@ from optlab.report.runs import Run, load_runs
 from optlab.report.statistics import holm, mean_ci, paired_comparison
 from optlab.report.table import time_to_target
 from optlab.report.write import ReportOptions, write_report
-from optlab.run_identity import run_name, swept_keys, varying_keys
+from optlab.run_identity import group_label, run_name, swept_keys, varying_keys
 from optlab.summary import RunSummary
 from optlab.training_run import train
 
@@ -237,3 +237,10 @@ def test_varying_keys_ignore_seeds_and_paths() -> None:
     assert varying_keys(identities) == []
     identities[1]["optimizer.lr"] = 0.2
     assert varying_keys(identities) == ["optimizer.lr"]
+
+
+def test_group_labels_name_only_the_keys_a_group_has() -> None:
+    """A zoo optimizer's name tells zoo groups apart; the built-in groups have no such key and no `name=None`."""
+    keys = ["optimizer", "optimizer.name"]
+    assert group_label({"optimizer": "zoo/any", "optimizer.name": "prodigy"}, keys) == "zoo/any name=prodigy"
+    assert group_label({"optimizer": "adam", "optimizer.name": None}, keys) == "adam"

@@ -6,6 +6,8 @@ steps and per layer (a module with its own parameters: conv1 = features.0), the 
 network (tags `dynamics/<quantity>/<layer>` and `dynamics/<quantity>`). The ratio is what tells optimizers apart:
 Adam-like methods move every layer by a similar fraction, SGD moves layers in proportion to their gradients.
 On the other steps it does nothing, so it is cheap enough to leave on (docs/benchmarks.md: its measured cost).
+Lightning's `grad_norm` utility gives one norm per parameter tensor; the layer (weight and bias together) is the
+unit compared here, so the norms are taken directly, from the same tensors.
 
 `layer_drift` says where the weights went: per layer, ||w_final - w_initial|| / ||w_initial|| from the initial
 weights the seed gave every optimizer; the report draws it as an optimizer x layer heatmap.

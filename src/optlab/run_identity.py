@@ -72,9 +72,11 @@ def varying_keys(identities: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def group_label(identity: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """"adam lr=0.1": the optimizer, then the other keys that tell groups apart."""
+    """"adam lr=0.1": the optimizer, then the other keys that tell groups apart and that this group has (a zoo
+    optimizer's name is not a key of the built-in ones)."""
     optimizer = str(identity.get("optimizer", ""))
-    others = [f"{_short(k) if '.' in k else k}={_format(identity.get(k))}" for k in keys if k != "optimizer"]
+    others = [f"{_short(k) if '.' in k else k}={_format(identity.get(k))}" for k in keys
+              if k != "optimizer" and identity.get(k) is not None]
     return " ".join([optimizer, *others]).strip()
 
 
