@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 import optlab.classifier
 from optlab.checks import ConfigError
 from optlab.models import CifarNet
+from optlab.optim.averaging import switch_to_evaluation, switch_to_training
 from optlab.optim.hidden_split import split_hidden
 from optlab.optim.zoo import zoo_optimizer
 
@@ -84,3 +85,41 @@ def test_second_order_zoo_optimizers_fail_without_the_gradient_graph(tmp_path: P
     code, printed = run_main(*FAST, "optimizer.name=adahessian", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code not in (0, None)
     assert summary(tmp_path)["status"] == "failed"
+
+
+def test_schedule_free_optimizers_are_evaluated_at_their_averaged_point() -> None:
+    """Schedule-free optimizers train at an interpolated point; eval() moves the weights to the averaged sequence
+    and train() moves them back exactly."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    optimizer = zoo_optimizer(model.parameters(), "schedulefreesgd", lr=0.5)
+    inputs, labels = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    for _ in range(5):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(inputs), labels).backward()
+        optimizer.step()
+    training = [p.detach().clone() for p in model.parameters()]
+    switched = switch_to_evaluation(optimizer)
+    assert switched == [optimizer]
+    assert any((p - t).abs().max() > 1e-4 for p, t in zip(model.parameters(), training, strict=True))
+    switch_to_training(switched)
+    for p, t in zip(model.parameters(), training, strict=True):
+        torch.testing.assert_close(p.detach(), t)
+    assert switch_to_evaluation(torch.optim.SGD(model.parameters(), lr=0.1)) == []  # plain optimizers: untouched
+
+
+def test_a_schedule_free_run_validates_in_evaluation_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys) -> None:
+    """The Classifier switches the optimizer around every evaluation: without the switch the same run validates
+    other weights (a different validation loss)."""
+    losses = []
+    for switch in (True, False):
+        if not switch:
+            monkeypatch.setattr(optlab.classifier, "switch_to_evaluation", lambda optimizer: [])
+        folder = tmp_path / str(switch)
+        folder.mkdir()
+        code, printed = run_main(*FAST, "optimizer.name=schedulefreesgd", "optimizer.lr=0.5", cwd=folder,
+                                 monkeypatch=monkeypatch, capsys=capsys)
+        assert code == 0, printed[-2000:]
+        losses.append(summary(folder)["val_loss"])
+    assert losses[0] != pytest.approx(losses[1], rel=1e-6)

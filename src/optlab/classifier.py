@@ -15,7 +15,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.optim import Optimizer
 
-from optlab.optim.averaging import restore_weights, swap_in_averages
+from optlab.optim.averaging import restore_weights, swap_in_averages, switch_to_evaluation, switch_to_training
 from optlab.optim.zoo import needs_create_graph
 
 
@@ -70,6 +70,7 @@ class Classifier(pl.LightningModule):
         self.evaluations = 0  # loss evaluations this epoch
         self.steps = 0  # batches stepped this epoch
         self.trained_weights: dict[torch.Tensor, torch.Tensor] = {}  # held while ASGD's averages are evaluated
+        self.evaluation_mode_parts: list[Optimizer] = []  # schedule-free optimizers in eval() during evaluation
         self.create_graph = False  # backward keeps the gradient's graph (set with the optimizer)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -169,11 +170,15 @@ class Classifier(pl.LightningModule):
         self._restore_trained_weights()
 
     def _evaluate_averaged_weights(self) -> None:
-        """Averaging optimizers (ASGD) are evaluated with their averaged weights, as their theory intends."""
+        """Averaging optimizers (ASGD, schedule-free) are evaluated with their averaged weights, as their theory
+        intends."""
         for optimizer in self.trainer.optimizers:
             self.trained_weights.update(swap_in_averages(optimizer))
+            self.evaluation_mode_parts += switch_to_evaluation(optimizer)
 
     def _restore_trained_weights(self) -> None:
+        switch_to_training(self.evaluation_mode_parts)
+        self.evaluation_mode_parts = []
         restore_weights(self.trained_weights)
         self.trained_weights = {}
 

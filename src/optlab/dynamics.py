@@ -73,7 +73,7 @@ class OptimizerDynamics(pl.Callback):
         if not self._due(trainer) or self.before is not None:
             return
         params = layers(_network(pl_module))
-        self.grad_norms = {layer: _norm([p.grad for p in ps if p.grad is not None])
+        self.grad_norms = {layer: _norm([p.grad.detach() for p in ps if p.grad is not None])
                            for layer, ps in params.items() if any(p.grad is not None for p in ps)}
         self.before = snapshot(_network(pl_module))
 

@@ -65,7 +65,7 @@ def _band(stack: pd.DataFrame, band: str) -> tuple[pd.Series, pd.Series, pd.Seri
 def _use_log_scale(ax: plt.Axes) -> None:
     """Log y with plain tick labels (0.3, 1, 2) rather than 3x10^-1; LogFormatter labels the minor ticks only
     while the axis spans few decades, so wide axes do not pile labels on top of each other."""
-    ax.set_yscale("log")
+    ax.set_yscale("log", nonpositive="mask")  # a zero (an update of nothing) leaves a gap, not a plunge
     ax.yaxis.set_major_formatter(LogFormatter())
     ax.yaxis.set_minor_formatter(LogFormatter())
     ax.tick_params(axis="y", which="minor", labelsize=7)
@@ -230,7 +230,7 @@ def dynamics(groups, styles, order: list[str], band: str, title: str, path: Path
     for ax, (column, name) in zip(axes, panels, strict=True):
         means = plot_metric(ax, groups, styles, order, column, band, source="dynamics")
         ax.set_title(name, fontsize=10)
-        if means and all((m > 0).all() for m in means):
+        if _log_scale_helps(means):  # the norms of different optimizers span decades
             _use_log_scale(ax)
     fig.suptitle(title, fontsize=10)
     _legend(fig, axes[-1], len(order) - HIGHLIGHT)
