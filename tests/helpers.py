@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -87,3 +88,17 @@ def fake_idx_folder(folder: Path, compress: bool, n_train: int = 12, n_test: int
         suffix = ".gz" if compress else ""
         write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", rng.integers(0, 255, (n, 28, 28)), compress)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (n,)), compress)
+
+
+def closure_step(optimizer: torch.optim.Optimizer, model: torch.nn.Module, images: torch.Tensor,
+                 labels: torch.Tensor) -> None:
+    """One optimizer step on a cross-entropy closure, as Lightning's automatic optimization passes one (L-BFGS
+    calls it several times)."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)

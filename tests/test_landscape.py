@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import closure_step
 from PIL import Image
 
 from optlab.landscape import surface
@@ -38,14 +39,7 @@ def test_at_the_minimum_of_a_convex_problem_the_centre_is_lowest() -> None:
     images, labels = torch.randn(200, 4), torch.randint(0, 3, (200,))  # random labels: a finite minimum
     optimizer = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=500, tolerance_grad=1e-10,
                                   line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
+    closure_step(optimizer, model, images, labels)
     weights = {name: p.detach().clone() for name, p in model.named_parameters()}
     loss = surface.batch_loss(model, images, labels)
     generator = torch.Generator().manual_seed(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import OPTIMIZERS
+from helpers import OPTIMIZERS, closure_step
 from hydra.utils import instantiate
 
 from optlab.models import CifarNet, resnet18_small
@@ -16,15 +16,7 @@ from optlab.optim.muon import Muon
 
 
 def one_step(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> None:
-    images, labels = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
+    closure_step(optimizer, model, torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,)))
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

@@ -6,6 +6,7 @@ drives them like torch's (closure included). A few need more, handled here as op
   the same split as optimizer=muon) get True, the first layer, head, biases and gains False.
 - Second-order ones (AdaHessian, Sophia-H) estimate the Hessian from the gradient's graph: the Classifier's
   backward keeps that graph (create_graph=True) when `needs_create_graph` says so.
+- Schedule-free ones are evaluated at their averaged point (optlab.optim.averaging, with ASGD's averages).
 - Some cannot be driven by a step() loop on a CNN at all: they fail with one line saying why.
 - Required settings without a default (Ranger21's num_iterations) must be given: the error names the override.
 """
