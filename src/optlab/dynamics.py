@@ -42,13 +42,18 @@ def snapshot(model: nn.Module) -> Weights:
     return {layer: [p.detach().clone() for p in params] for layer, params in layers(model).items()}
 
 
+def _moved(params: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(||w - w_ref||, ||w_ref||) over one layer's parameters."""
+    return _norm([p.detach() - r for p, r in zip(params, reference, strict=True)]), _norm(reference)
+
+
+def _ratio(moved: torch.Tensor, reference_norm: torch.Tensor) -> float:
+    return float(moved / reference_norm.clamp_min(1e-12))
+
+
 def layer_drift(initial: Weights, model: nn.Module) -> dict[str, float]:
     """{layer: ||w - w0|| / ||w0||} from the `initial` snapshot to the model's weights now."""
-    drift = {}
-    for layer, params in layers(model).items():
-        moved = _norm([p.detach() - p0 for p, p0 in zip(params, initial[layer], strict=True)])
-        drift[layer] = float(moved / _norm(initial[layer]).clamp_min(1e-12))
-    return drift
+    return {layer: _ratio(*_moved(params, initial[layer])) for layer, params in layers(model).items()}
 
 
 def _network(pl_module: pl.LightningModule) -> nn.Module:
@@ -92,18 +97,16 @@ class OptimizerDynamics(pl.Callback):
         metrics: dict[str, float] = {}
         updates, weights = [], []
         for layer, params in layers(_network(pl_module)).items():
-            before = self.before[layer]
-            update = _norm([p.detach() - b for p, b in zip(params, before, strict=True)])
-            weight = _norm(before)
+            update, weight = _moved(params, self.before[layer])
             updates.append(update)
             weights.append(weight)
             metrics[f"dynamics/update_norm/{layer}"] = float(update)
-            metrics[f"dynamics/update_ratio/{layer}"] = float(update / weight.clamp_min(1e-12))
+            metrics[f"dynamics/update_ratio/{layer}"] = _ratio(update, weight)
             if layer in self.grad_norms:
                 metrics[f"dynamics/grad_norm/{layer}"] = float(self.grad_norms[layer])
         total_update, total_weight = _norm(updates), _norm(weights)
         metrics["dynamics/update_norm"] = float(total_update)
-        metrics["dynamics/update_ratio"] = float(total_update / total_weight.clamp_min(1e-12))
+        metrics["dynamics/update_ratio"] = _ratio(total_update, total_weight)
         if self.grad_norms:
             metrics["dynamics/grad_norm"] = float(_norm(list(self.grad_norms.values())))
         return metrics

@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     results, skipped = [], []
     for run in chosen:
         try:
-            images, targets, datamodule = fixed_batch(run_config(run.folder), args.subset, data_cache)
-            trained_run = load_trained_run(run.folder, datamodule)
+            cfg = run_config(run.folder)
+            images, targets, datamodule = fixed_batch(cfg, args.subset, data_cache)
+            trained_run = load_trained_run(run.folder, cfg, datamodule)
         except NoCheckpoint as missing:
             log.warning("left out: %s", missing)
             skipped.append(str(missing))

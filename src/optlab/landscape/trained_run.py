@@ -56,12 +56,12 @@ def fixed_batch(cfg: DictConfig, subset: int, cache: dict[str, tuple]) -> tuple[
     return cache[key]
 
 
-def load_trained_run(folder: Path, datamodule: object) -> TrainedRun:
+def load_trained_run(folder: Path, cfg: DictConfig, datamodule: object) -> TrainedRun:
+    """The run in `folder`, whose saved config is `cfg` (run_config), on `datamodule` (fixed_batch's)."""
     checkpoint_path = folder / CHECKPOINT
     if not checkpoint_path.is_file():
         raise NoCheckpoint(f"{folder.name}: no {CHECKPOINT} (the run kept none: callbacks.checkpoint removed, or the "
                            "file was deleted)")
-    cfg = run_config(folder)
     model = build_model(cfg, datamodule).float()
     initial = {name: p.detach().clone() for name, p in model.named_parameters()}
     state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)["state_dict"]

@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float:
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         for path in write_outputs(output_dir, instantiate(cfg.function, _convert_="all"), cfg.steps, cfg.gif_frames):
             print(path)
-    return float(sum(record.values) / len(record.values)) if record.values else float("nan")
+    return record.score
 
 
 def run() -> None:

@@ -39,7 +39,7 @@ def trace(cfg: DictConfig, optimizer_name: str, output_dir: Path) -> TrajectoryR
         chosen = result.chosen
         record = TrajectoryRecord(
             optimizer_name, function.name, "ok", lr=chosen.lr,
-            lr_scores={f"{lr:g}": score for lr, score in result.scores.items()},
+            lr_scores={f"{lr:g}": score for lr, score in result.scores.items()}, score=chosen.score,
             points=chosen.points, values=chosen.values, left_box_at=chosen.left_box_at,
         )
         log.info("%s on %s: lr %g, final value %.4g", optimizer_name, function.name, chosen.lr, chosen.values[-1])

@@ -19,6 +19,7 @@ class TrajectoryRecord:
     reason: str | None = None  # why it was skipped
     lr: float = float("nan")  # chosen on the grid
     lr_scores: dict[str, float] | None = None  # every grid lr -> its score (mean f over the steps)
+    score: float = float("nan")  # the chosen lr's score
     points: list[tuple[float, float]] | None = None
     values: list[float] | None = None
     left_box_at: int | None = None
