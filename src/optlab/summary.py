@@ -78,6 +78,12 @@ class RunSummary:
     device: str = ""
     git_commit: str | None = None
 
+    @property
+    def objective(self) -> float:
+        """What a search maximises: the final validation accuracy (never the test set's); 0.0, the worst value,
+        for a run that diverged, failed or could not run, so that the search learns to avoid its setting."""
+        return self.val_acc if self.status == Status.OK and math.isfinite(self.val_acc) else 0.0
+
     def write(self, folder: Path) -> Path:
         return write_atomic(folder / FILENAME, json.dumps(asdict(self), indent=2) + "\n")
 

@@ -31,9 +31,20 @@ OmegaConf.register_new_resolver("optlab_run_name", _run_name, replace=True)
 OmegaConf.register_new_resolver("optlab_folder_name", lambda path: Path(path).name, replace=True)
 
 
+def _optimizer_name(*, _root_: DictConfig) -> str:
+    """The optimizer config's name without its folder (textbook/adam -> adam), as hparams_search's lr table knows
+    it; in the launching process (whose config still holds `hydra`) and in a job (where only HydraConfig does)."""
+    choices = _root_.hydra.runtime.choices if "hydra" in _root_ else HydraConfig.get().runtime.choices
+    return str(choices.optimizer).rsplit("/", 1)[-1]
+
+
+OmegaConf.register_new_resolver("optlab_optimizer_name", _optimizer_name, replace=True)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns the final validation accuracy for Hydra's sweepers."""
+    """Hydra entry point; returns the objective for Hydra's sweepers (RunSummary.objective: final validation
+    accuracy, 0.0 for a run that diverged, failed or could not run)."""
     from optlab.training_run import run_job, train  # deferred: see the module docstring
 
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -42,7 +53,7 @@ def main(cfg: DictConfig) -> float:
         summary = run_job(cfg)
     if summary.status == Status.FAILED and HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(f"optlab: {summary.reason}")
-    return summary.val_acc
+    return summary.objective
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""`python -m optlab.tune [optimizer=...] [budget=16] [seeds=5] [jobs=2] [any optlab.train override]`.
+
+Runs the protocol of conf/tune.yaml and prints where its report is. An interrupted protocol continues with
+`resume=true out=<its folder>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from optlab.tune.settings import TuneError, parse_settings
+
+
+def main(arguments: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][optlab.tune] %(message)s")
+    try:
+        settings = parse_settings(arguments)
+        from optlab.tune.protocol import run_protocol  # deferred: plotting and statistics load with it
+        from optlab.tune.tuning_report import write_tuning_report
+
+        run_protocol(settings)
+        report = write_tuning_report(settings)
+    except TuneError as error:
+        print(f"optlab.tune: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("optlab.tune: interrupted; continue with resume=true out=<the protocol's folder>", file=sys.stderr)
+        return 130
+    print(f"tuning report: {report}")
+    return 0
+
+
+def run() -> None:
+    """The `optlab-tune` console script."""
+    sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,60 @@
+"""lr_sensitivity.png: each optimizer's search trials, final validation accuracy against learning rate.
+
+One small panel per optimizer on a shared accuracy axis: a wide plateau means the optimizer forgives a rough lr
+(DeepOBS's tuneability), a spike that only a lucky trial finds. Diverged or failed trials sit at 0 as crosses; the
+config default lr is the dotted line, the chosen trial the star.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from optlab.summary import Status  # noqa: E402
+from optlab.tune.trials import SearchResult  # noqa: E402
+
+COLUMNS = 4
+
+
+def draw_sensitivity(searches: dict[str, SearchResult], default_lrs: dict[str, float], colours: dict[str, tuple],
+                     path: Path) -> Path | None:
+    drawn = {o: r for o, r in searches.items() if r.trials}
+    if not drawn:
+        return None
+    rows = math.ceil(len(drawn) / COLUMNS)
+    fig, axes = plt.subplots(rows, COLUMNS, figsize=(11, 2.4 * rows), sharey=True, squeeze=False)
+    for ax, (optimizer, result) in zip(axes.flat, drawn.items(), strict=False):  # the grid may have spare cells
+        _panel(ax, result, default_lrs.get(optimizer), colours[optimizer])
+    for ax in list(axes.flat)[len(drawn):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val accuracy")
+    fig.suptitle("Search trials: final validation accuracy against learning rate", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _panel(ax: plt.Axes, result: SearchResult, default_lr: float | None, colour: tuple) -> None:
+    finished = sorted((t.lr, t.objective) for t in result.trials if t.status == Status.OK)
+    lost = [t.lr for t in result.trials if t.status != Status.OK]
+    if finished:
+        ax.plot([lr for lr, _ in finished], [acc for _, acc in finished], "o-", color=colour, markersize=3, linewidth=1)
+    if lost:
+        ax.plot(lost, [0.0] * len(lost), "x", color="black", markersize=5)
+    if default_lr is not None and math.isfinite(default_lr):
+        ax.axvline(default_lr, color="grey", linestyle=":", linewidth=1)
+    if result.best is not None:
+        ax.plot([result.best.lr], [result.best.objective], "*", color="black", markersize=10)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.0)
+    ax.set_title(result.optimizer, fontsize=9)
+    ax.tick_params(labelsize=7)

@@ -1,0 +1,74 @@
+"""A search's trials as its runs' summary.json files hold them, and the choice among them.
+
+The choice is made on validation accuracy only (RunSummary.objective, the value the sweeper maximised); the test
+accuracy the trials also recorded is never looked at here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from optlab.report.runs import find_run_folders
+from optlab.summary import RunSummary, Status
+
+GOOD_WITHIN = 0.01  # a trial within 1 point of the best counts towards the good lr range
+
+
+@dataclass(frozen=True)
+class Trial:
+    lr: float
+    status: Status
+    objective: float  # validation accuracy; 0.0 for a trial that diverged, failed or could not run
+    reason: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    optimizer: str
+    trials: list[Trial]
+    lr_range: tuple[float, float] = (math.nan, math.nan)  # the range searched (the trials' search.lr_range)
+
+    @property
+    def best(self) -> Trial | None:
+        """The finished trial with the highest validation accuracy (the first found on a tie); None if none."""
+        finished = [t for t in self.trials if t.status == Status.OK]
+        return max(finished, key=lambda t: t.objective) if finished else None
+
+    @property
+    def why_none(self) -> str:
+        """Why no trial can be chosen: the outcomes and the first reason given."""
+        counts = Counter(str(t.status) for t in self.trials)
+        reasons = [t.reason for t in self.trials if t.reason]
+        outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no trials"
+        return f"{outcome}: {reasons[0]}" if reasons else outcome
+
+    @property
+    def good_range_decades(self) -> float:
+        """How wide the good learning rates are, in decades: from the smallest to the largest lr whose trial came
+        within GOOD_WITHIN of the best (DeepOBS's tuneability, read off the trials). NaN with no finished trial."""
+        best = self.best
+        if best is None:
+            return math.nan
+        good = [t.lr for t in self.trials if t.status == Status.OK and t.objective >= best.objective - GOOD_WITHIN]
+        return math.log10(max(good) / min(good))
+
+    def count(self, status: Status) -> int:
+        return sum(t.status == status for t in self.trials)
+
+
+def read_search(folder: Path, optimizer: str) -> SearchResult:
+    """Every trial under a search's folder, in the order they ran (their folders start with the job number)."""
+    summaries = [RunSummary.read(f) for f in sorted(find_run_folders([folder]), key=_job_number)]
+    summaries = [s for s in summaries if s is not None and s.lr is not None]
+    trials = [Trial(float(s.lr), s.status, s.objective, s.reason) for s in summaries]
+    searched = summaries[0].config.get("search.lr_range") if summaries else None
+    return SearchResult(optimizer, trials, tuple(searched) if searched else (math.nan, math.nan))
+
+
+def _job_number(run_folder: Path) -> int:
+    """Hydra's job number, the start of a sweep's run folder name (12_adam_lr0.001_seed0)."""
+    number = run_folder.name.split("_", 1)[0]
+    return int(number) if number.isdigit() else -1

@@ -1,0 +1,167 @@
+"""The protocol's report, in `<out>/report/`:
+
+- `tuned/`: optlab's usual report of the reruns at the chosen settings (every optimizer on the same fresh seeds:
+  CIs over seeds, paired tests against the best, Holm-corrected), and `default/` the same for the config defaults;
+- `tuning.md` / `tuning.csv`: per optimizer the searched range, the default and the chosen lr, how wide the good
+  range was, default vs tuned accuracy (paired over the rerun seeds, Holm-corrected over optimizers), the test
+  accuracy of the tuned reruns, and the rank before and after tuning;
+- `lr_sensitivity.png`: every trial's validation accuracy against its lr, per optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from optlab.report.figures import optimizer_colours
+from optlab.report.statistics import holm, mean_ci, paired_comparison
+from optlab.report.write import ReportOptions, write_report
+from optlab.summary import FILENAME, RunSummary, Status, write_atomic
+from optlab.tune.protocol import RECORD, folder_name
+from optlab.tune.sensitivity_figure import draw_sensitivity
+from optlab.tune.settings import TuneSettings
+from optlab.tune.trials import SearchResult, read_search
+
+
+def write_tuning_report(settings: TuneSettings) -> Path:
+    """Everything above from the protocol's folders (so it can be written again at any time); returns tuning.md."""
+    out = settings.out / "report"
+    searches = {o: read_search(settings.out / "search" / folder_name(o), o) for o in settings.optimizers}
+    tuned = {o: _per_seed(settings.out / "tuned" / folder_name(o)) for o in settings.optimizers}
+    default = {o: _per_seed(settings.out / "default" / folder_name(o)) for o in settings.optimizers}
+    by_optimizer = ReportOptions(group_by=["optimizer"])
+    reports = {}
+    for kind in ("tuned", "default"):
+        if any((settings.out / kind).rglob(FILENAME)):
+            reports[kind] = write_report([settings.out / kind], out / kind, by_optimizer).markdown
+    table = tuning_table(searches, tuned, default)
+    write_atomic(out / "tuning.csv", table.to_csv(index=False))
+    figure = draw_sensitivity(searches, default_lrs(default), optimizer_colours(settings.optimizers),
+                              out / "lr_sensitivity.png")
+    wall_time = json.loads((settings.out / RECORD).read_text())["wall_time_s"]
+    return write_atomic(out / "tuning.md", render(settings, table, reports, figure, wall_time, out))
+
+
+def _per_seed(folder: Path) -> dict[int, RunSummary]:
+    summaries = [RunSummary.read(p.parent) for p in folder.rglob(FILENAME)] if folder.is_dir() else []
+    return {s.seed: s for s in summaries if s is not None}
+
+
+def default_lrs(default: dict[str, dict[int, RunSummary]]) -> dict[str, float]:
+    """Each optimizer's config default lr, as its default reruns recorded it."""
+    return {o: next(iter(runs.values())).lr for o, runs in default.items() if runs}
+
+
+def _accuracies(runs: dict[int, RunSummary], metric: str) -> dict[int, float]:
+    """Per seed; a run that did not finish counts as 0.0, as in the search (a diverged default is a result)."""
+    return {seed: getattr(s, metric) if s.status == Status.OK else 0.0 for seed, s in runs.items()}
+
+
+def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, RunSummary]],
+                 default: dict[str, dict[int, RunSummary]]) -> pd.DataFrame:
+    rows = []
+    for optimizer, result in searches.items():
+        best = result.best
+        tuned_val, default_val = _accuracies(tuned[optimizer], "val_acc"), _accuracies(default[optimizer], "val_acc")
+        tuned_ci, default_ci = mean_ci(list(tuned_val.values())), mean_ci(list(default_val.values()))
+        test_ci = mean_ci(list(_accuracies(tuned[optimizer], "test_acc").values()))
+        gain = paired_comparison(tuned_val, default_val)
+        rows.append({
+            "optimizer": optimizer, "trials": len(result.trials),
+            "trials_ok": result.count(Status.OK), "trials_diverged": result.count(Status.DIVERGED),
+            "lr_low": result.lr_range[0], "lr_high": result.lr_range[1],
+            "default_lr": default_lrs(default).get(optimizer, math.nan),
+            "tuned_lr": best.lr if best else math.nan, "search_val_acc": best.objective if best else math.nan,
+            "good_range_decades": result.good_range_decades, "note": "" if best else result.why_none,
+            "default_val_acc": default_ci.mean, "default_val_low": default_ci.low, "default_val_high": default_ci.high,
+            "tuned_val_acc": tuned_ci.mean, "tuned_val_low": tuned_ci.low, "tuned_val_high": tuned_ci.high,
+            "tuned_test_acc": test_ci.mean, "tuned_test_low": test_ci.low, "tuned_test_high": test_ci.high,
+            "gain": gain.difference.mean, "gain_low": gain.difference.low, "gain_high": gain.difference.high,
+            "gain_p": gain.p_value, "seeds": len(tuned_val),
+        })
+    table = pd.DataFrame(rows)
+    table["gain_p_holm"] = holm(list(table["gain_p"]))
+    table["rank_default"] = table["default_val_acc"].rank(ascending=False, method="min")
+    table["rank_tuned"] = table["tuned_val_acc"].rank(ascending=False, method="min")
+    return table.sort_values("tuned_val_acc", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def _pct(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{100 * value:.2f}"
+
+
+def _ci(mean: float, low: float, high: float) -> str:
+    if not math.isfinite(mean):
+        return "–"
+    return f"{_pct(mean)} [{_pct(low)}, {_pct(high)}]" if math.isfinite(low) else _pct(mean)
+
+
+def _lr(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def _decades(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.1f} dec"
+
+
+def _rank(value: float) -> str:
+    return "–" if not math.isfinite(value) else str(int(value))
+
+
+def _gain(row: pd.Series) -> str:
+    if not math.isfinite(row.gain):
+        return "–"
+    verdict = ("better" if row.gain > 0 else "worse") if row.gain_p_holm < 0.05 else "not separated"
+    p = f"p_Holm {row.gain_p_holm:.3f}" if math.isfinite(row.gain_p_holm) else "no test"
+    return f"{_ci(row.gain, row.gain_low, row.gain_high)} ({p}: {verdict})"
+
+
+def render(settings: TuneSettings, table: pd.DataFrame, reports: dict[str, Path], figure: Path | None,
+           wall_time: dict[str, float], out: Path) -> str:
+    seeds = ", ".join(map(str, settings.rerun_seeds))
+    lines = [
+        "# Tuning protocol",
+        "",
+        f"Equal budget: {settings.budget} trials per optimizer (conf/hparams_search/{settings.search}.yaml, seeded "
+        f"TPE, search seed {settings.search_seed}), chosen on final validation accuracy; the chosen setting rerun on "
+        f"fresh seeds {seeds}" + (", beside the config default on the same seeds" if settings.defaults_too else "")
+        + ". Test accuracy is reported for the reruns only and was not used for any choice.",
+        f"Runs: `{' '.join(settings.train_overrides) or '(defaults)'}`. "
+        f"Wall time: search {_minutes(wall_time, 'search')}, reruns {_minutes(wall_time, 'rerun')}"
+        + (f", defaults {_minutes(wall_time, 'default')}" if settings.defaults_too else "") + ".",
+        "",
+        "Accuracies in %, mean over the rerun seeds [95% t-interval]; tuned − default is paired by seed, Holm-"
+        "corrected over the optimizers. Good range: decades of lr whose trials came within 1 point of the best.",
+        "",
+        "| optimizer | lr range searched | default lr | tuned lr | trials ok / diverged | good range | "
+        "default val | tuned val | tuned − default | tuned test | rank default → tuned |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.optimizer} | {_lr(row.lr_low)}–{_lr(row.lr_high)} | {_lr(row.default_lr)} | {_lr(row.tuned_lr)} "
+            f"| {row.trials_ok} / {row.trials_diverged} of {row.trials} | {_decades(row.good_range_decades)} "
+            f"| {_ci(row.default_val_acc, row.default_val_low, row.default_val_high)} "
+            f"| {_ci(row.tuned_val_acc, row.tuned_val_low, row.tuned_val_high)} | {_gain(row)} "
+            f"| {_ci(row.tuned_test_acc, row.tuned_test_low, row.tuned_test_high)} "
+            f"| {_rank(row.rank_default)} → {_rank(row.rank_tuned)} |")
+    notes = [f"- {row.optimizer}: {row.note}" for row in table.itertuples() if row.note]
+    if notes:
+        lines += ["", "Not rerun:", *notes]
+    lines += ["", "Between optimizers (tuned, paired over the same seeds): "
+              + (f"[{reports['tuned'].relative_to(out)}]({reports['tuned'].relative_to(out)})" if "tuned" in reports
+                 else "no reruns yet")]
+    if "default" in reports:
+        lines.append(f"At the config defaults: [{reports['default'].relative_to(out)}]"
+                     f"({reports['default'].relative_to(out)})")
+    if figure is not None:
+        lines += ["", f"![validation accuracy against lr]({figure.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def _minutes(wall_time: dict[str, float], step: str) -> str:
+    seconds = sum(v for k, v in wall_time.items() if k.startswith(step + " "))
+    return f"{seconds / 60:.1f} min"
