@@ -78,11 +78,13 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         optimizers = expand_choice(choice if choice is not None else str(cfg.optimizer),
                                    loader.get_group_options("optimizer"), group_options(loader, "optimizer"))
         searches = loader.get_group_options("hparams_search")
+        train_overrides = [a for a in arguments if _key(a) not in own_keys]
+        check_train_overrides(train_overrides, optimizers[0])
     settings = TuneSettings(
         optimizers=optimizers, budget=cfg.budget, seeds=cfg.seeds, search_seed=cfg.search_seed, search=cfg.search,
         defaults_too=cfg.defaults_too, lr_find=OmegaConf.to_container(cfg.lr_find),
         jobs=cfg.jobs, out=Path(cfg.out), resume=cfg.resume,
-        train_overrides=[a for a in arguments if _key(a) not in own_keys],
+        train_overrides=train_overrides,
     )
     check_settings(settings, searches, out_given=any(_key(a) == "out" for a in arguments))
     return settings
@@ -115,6 +117,21 @@ def expand_choice(value: str, options: list[str], every_option: list[str]) -> li
     if not names:
         raise TuneError(f"optimizer={value} matches no optimizer config; choose from {', '.join(options)}")
     return names
+
+
+def check_train_overrides(overrides: list[str], optimizer: str) -> None:
+    """Compose one training config now, so that a mistyped override fails in one line before hours of runs, and
+    refuse overrides that bring a sweep of their own (an experiment's hydra.sweeper.params): the protocol chooses
+    the optimizers, learning rates and seeds, and a search would silently sweep those too."""
+    try:
+        cfg = compose(config_name="train", overrides=[*overrides, f"optimizer={optimizer}"], return_hydra_config=True)
+    except HydraException as error:
+        raise TuneError(str(error).splitlines()[0]) from None
+    swept = list(cfg.hydra.sweeper.get("params") or {})
+    if swept:
+        raise TuneError(f"{' '.join(overrides)} brings a sweep of its own (hydra.sweeper.params: {', '.join(swept)});"
+                        " the protocol chooses optimizers, learning rates and seeds: give that experiment's other "
+                        "settings as overrides instead")
 
 
 def check_settings(settings: TuneSettings, searches: list[str], out_given: bool) -> None:
