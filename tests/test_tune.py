@@ -160,6 +160,18 @@ def test_resume_refuses_another_protocol_in_the_same_folder(tmp_path: Path) -> N
     assert changed.returncode == 2 and "holds another protocol (budget: 1 -> 2)" in changed.stderr
 
 
+def test_weight_decay_search_reruns_both_chosen_settings(tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    result = run_tune("optimizer=adamw", *DIGITS, "search=lr_wd", "budget=2", "seeds=1", "defaults_too=false",
+                      f"out={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = read_search(out / "search" / "adamw", "adamw").best
+    assert set(best.params) == {"optimizer.lr", "optimizer.weight_decay"}
+    (rerun,) = summaries_under(out / "tuned").values()
+    assert rerun["config"]["optimizer.weight_decay"] == float(best.params["optimizer.weight_decay"])
+    assert rerun["lr"] == best.lr and "weight_decay=" in (out / "report" / "tuning.md").read_text()
+
+
 def test_lr_find_seeds_the_search_range(tmp_path: Path) -> None:
     out = tmp_path / "tune"
     result = run_tune("optimizer=adam", *DIGITS, "budget=2", "seeds=1", "defaults_too=false",
@@ -171,4 +183,5 @@ def test_lr_find_seeds_the_search_range(tmp_path: Path) -> None:
     low, high = search.lr_range
     assert low == pytest.approx(found["suggestion"] / 30) and high == pytest.approx(found["suggestion"] * 30)
     assert all(low <= t.lr <= high for t in search.trials)
+    assert all(t.params == {"optimizer.lr": repr(t.lr)} for t in search.trials)
     assert (out / "search" / "adam" / "lr_find" / "lr_find.png").is_file()

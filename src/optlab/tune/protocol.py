@@ -42,10 +42,13 @@ def run_protocol(settings: TuneSettings) -> dict[str, SearchResult]:
         if chosen is None:
             log.warning("%s: no trial finished (%s); nothing to rerun", optimizer, results[optimizer].why_none)
             continue
-        log.info("%s: lr %.3g chosen (validation accuracy %.4f); rerunning on seeds %s", optimizer, chosen.lr,
-                 chosen.objective, settings.rerun_seeds)
+        chosen_overrides = [f"{key}={value}" for key, value in chosen.params.items()]
+        if not chosen_overrides:  # a rerun would silently repeat the default instead of the chosen setting
+            raise TuneError(f"the search of {optimizer} set nothing its trials record (hydra.sweeper.params empty?)")
+        log.info("%s: %s chosen (validation accuracy %.4f); rerunning on seeds %s", optimizer,
+                 " ".join(chosen_overrides), chosen.objective, settings.rerun_seeds)
         _timed(record, settings, f"rerun {optimizer}",
-               lambda o=optimizer, lr=chosen.lr: rerun(settings, o, "tuned", [f"optimizer.lr={lr!r}"]))
+               lambda o=optimizer, chosen=chosen_overrides: rerun(settings, o, "tuned", chosen))
         if settings.defaults_too:
             _timed(record, settings, f"default {optimizer}", lambda o=optimizer: rerun(settings, o, "default", []))
     return results

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from optlab.report.runs import find_run_folders
+from optlab.run_identity import override_pairs
 from optlab.summary import RunSummary, Status
+from optlab.tune.settings import TuneError
 
 GOOD_WITHIN = 0.01  # a trial within 1 point of the best counts towards the good lr range
 
@@ -23,6 +27,8 @@ class Trial:
     status: Status
     objective: float  # validation accuracy; 0.0 for a trial that diverged, failed or could not run
     reason: str
+    # What the sweeper set, as its overrides wrote it ({"optimizer.lr": "0.0443..."}): a rerun repeats exactly these.
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,11 +67,24 @@ class SearchResult:
 
 def read_search(folder: Path, optimizer: str) -> SearchResult:
     """Every trial under a search's folder, in the order they ran (their folders start with the job number)."""
-    summaries = [RunSummary.read(f) for f in sorted(find_run_folders([folder]), key=_job_number)]
+    run_folders = sorted(find_run_folders([folder]), key=_job_number)
+    searched = searched_keys(run_folders[0]) if run_folders else []
+    summaries = [RunSummary.read(f) for f in run_folders]
     summaries = [s for s in summaries if s is not None and s.lr is not None]
-    trials = [Trial(float(s.lr), s.status, s.objective, s.reason) for s in summaries]
+    trials = [Trial(float(s.lr), s.status, s.objective, s.reason,
+                    {k: v for k, v in override_pairs(s.overrides).items() if k in searched}) for s in summaries]
     searched = summaries[0].config.get("search.lr_range") if summaries else None
     return SearchResult(optimizer, trials, tuple(searched) if searched else (math.nan, math.nan))
+
+
+def searched_keys(run_folder: Path) -> list[str]:
+    """The keys the search varied (hydra.sweeper.params), from the Hydra config a trial saved."""
+    saved = run_folder / ".hydra" / "hydra.yaml"
+    if not saved.is_file():
+        raise TuneError(f"{saved} is missing: without it the searched settings are unknown; keep hydra.output_subdir "
+                        "for searches")
+    params = OmegaConf.load(saved).hydra.sweeper.get("params") or {}
+    return [str(key) for key in params]
 
 
 def _job_number(run_folder: Path) -> int:

@@ -75,6 +75,7 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
             "lr_low": result.lr_range[0], "lr_high": result.lr_range[1],
             "default_lr": default_lrs(default).get(optimizer, math.nan),
             "tuned_lr": best.lr if best else math.nan, "search_val_acc": best.objective if best else math.nan,
+            "also_chosen": " ".join(f"{k}={v}" for k, v in best.params.items() if k != "optimizer.lr") if best else "",
             "good_range_decades": result.good_range_decades, "note": "" if best else result.why_none,
             "default_val_acc": default_ci.mean, "default_val_low": default_ci.low, "default_val_high": default_ci.high,
             "tuned_val_acc": tuned_ci.mean, "tuned_val_low": tuned_ci.low, "tuned_val_high": tuned_ci.high,
@@ -142,7 +143,8 @@ def render(settings: TuneSettings, table: pd.DataFrame, reports: dict[str, Path]
     ]
     for row in table.itertuples():
         lines.append(
-            f"| {row.optimizer} | {_lr(row.lr_low)}–{_lr(row.lr_high)} | {_lr(row.default_lr)} | {_lr(row.tuned_lr)} "
+            f"| {row.optimizer} | {_lr(row.lr_low)}–{_lr(row.lr_high)} | {_lr(row.default_lr)} "
+            f"| {_lr(row.tuned_lr)}{' (' + row.also_chosen + ')' if row.also_chosen else ''} "
             f"| {row.trials_ok} / {row.trials_diverged} of {row.trials} | {_decades(row.good_range_decades)} "
             f"| {_ci(row.default_val_acc, row.default_val_low, row.default_val_high)} "
             f"| {_ci(row.tuned_val_acc, row.tuned_val_low, row.tuned_val_high)} | {_gain(row)} "
