@@ -18,6 +18,7 @@ import yaml
 from helpers import CONF, compose_config
 
 from optlab.summary import RunSummary, Status
+from optlab.tune.settings import parse_settings
 from optlab.tune.trials import SearchResult, Trial, read_search
 
 DIGITS = ["debug=tiny", "data=digits"]
@@ -85,7 +86,7 @@ def test_search_result_chooses_on_validation_and_measures_the_good_range() -> No
 
 def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> None:
     out = tmp_path / "tune"
-    result = run_tune("optimizer=sgd,sparseadam", *DIGITS, "budget=3", "seeds=2", f"out={out}", cwd=tmp_path)
+    result = run_tune("optimizer=sgd,sparseadam", *DIGITS, "budget=3", "seeds=2", "jobs=2", f"out={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"tuning report: {out / 'report' / 'tuning.md'}" in result.stdout
     search = read_search(out / "search" / "sgd", "sgd")
@@ -152,36 +153,28 @@ def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path) -> None:
 
 def test_resume_refuses_another_protocol_in_the_same_folder(tmp_path: Path) -> None:
     out = tmp_path / "tune"
-    first = run_tune("optimizer=sgd", *DIGITS, "budget=1", "seeds=1", "defaults_too=false", f"out={out}",
-                     cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-2000:]
-    changed = run_tune("optimizer=sgd", *DIGITS, "budget=2", "seeds=1", "defaults_too=false", f"out={out}",
-                       "resume=true", cwd=tmp_path)
+    out.mkdir()
+    recorded = parse_settings(["optimizer=sgd", *DIGITS, "budget=1", f"out={out}"]).protocol()
+    (out / "tune.json").write_text(json.dumps({"protocol": recorded, "wall_time_s": {}}))
+    changed = run_tune("optimizer=sgd", *DIGITS, "budget=2", f"out={out}", "resume=true", cwd=tmp_path)
     assert changed.returncode == 2 and "holds another protocol (budget: 1 -> 2)" in changed.stderr
+    assert not (out / "search").exists()
 
 
-def test_weight_decay_search_reruns_both_chosen_settings(tmp_path: Path) -> None:
+def test_lr_find_seeds_the_range_of_a_search_that_also_tunes_weight_decay(tmp_path: Path) -> None:
     out = tmp_path / "tune"
     result = run_tune("optimizer=adamw", *DIGITS, "search=lr_wd", "budget=2", "seeds=1", "defaults_too=false",
-                      f"out={out}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    best = read_search(out / "search" / "adamw", "adamw").best
-    assert set(best.params) == {"optimizer.lr", "optimizer.weight_decay"}
-    (rerun,) = summaries_under(out / "tuned").values()
-    assert rerun["config"]["optimizer.weight_decay"] == float(best.params["optimizer.weight_decay"])
-    assert rerun["lr"] == best.lr and "weight_decay=" in (out / "report" / "tuning.md").read_text()
-
-
-def test_lr_find_seeds_the_search_range(tmp_path: Path) -> None:
-    out = tmp_path / "tune"
-    result = run_tune("optimizer=adam", *DIGITS, "budget=2", "seeds=1", "defaults_too=false",
                       "lr_find.enabled=true", "lr_find.steps=20", f"out={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads((out / "search" / "adam" / "lr_find" / "lr_find.json").read_text())
+    found = json.loads((out / "search" / "adamw" / "lr_find" / "lr_find.json").read_text())
     assert len(found["lr"]) == len(found["loss"]) > 0
-    search = read_search(out / "search" / "adam", "adam")
+    assert (out / "search" / "adamw" / "lr_find" / "lr_find.png").is_file()
+    search = read_search(out / "search" / "adamw", "adamw")
     low, high = search.lr_range
     assert low == pytest.approx(found["suggestion"] / 30) and high == pytest.approx(found["suggestion"] * 30)
     assert all(low <= t.lr <= high for t in search.trials)
-    assert all(t.params == {"optimizer.lr": repr(t.lr)} for t in search.trials)
-    assert (out / "search" / "adam" / "lr_find" / "lr_find.png").is_file()
+    assert all(set(t.params) == {"optimizer.lr", "optimizer.weight_decay"} for t in search.trials)
+    (rerun,) = summaries_under(out / "tuned").values()  # both chosen settings repeated, exactly
+    assert rerun["lr"] == search.best.lr
+    assert rerun["config"]["optimizer.weight_decay"] == float(search.best.params["optimizer.weight_decay"])
+    assert "weight_decay=" in (out / "report" / "tuning.md").read_text()
