@@ -25,6 +25,14 @@ def test_resume_into_a_folder_with_another_config_is_refused_and_keeps_its_resul
     assert train(make_cfg("optimizer=sgd", "resume=true", "trainer.enable_progress_bar=true")) == finished
 
 
+def test_a_sweep_moved_elsewhere_still_resumes(make_cfg, tmp_path: Path) -> None:
+    """The checkpoint folder is part of the saved config but follows the run folder: not a change of config."""
+    finished = train(make_cfg("optimizer=sgd", output_dir=tmp_path / "before"))
+    (tmp_path / "before").rename(tmp_path / "after")
+    resumed = train(make_cfg("optimizer=sgd", "resume=true", output_dir=tmp_path / "after"))
+    assert resumed == finished and resumed.config["callbacks.checkpoint.dirpath"].startswith(str(tmp_path / "before"))
+
+
 def test_a_finished_run_cannot_be_extended_in_place(make_cfg) -> None:
     train(make_cfg("optimizer=sgd"))
     with pytest.raises(ResumeError, match="trainer.max_epochs: 2 -> 3"):

@@ -218,9 +218,28 @@ def test_validation_several_times_per_epoch_keeps_the_best(make_cfg, tmp_path: P
     summary = train(make_cfg("data=digits", "optimizer=adam", "trainer.val_check_interval=0.5"))
     curves = read_curves(tmp_path)
     positions = curves["val_acc"].dropna().index.tolist()
-    assert positions == pytest.approx([9 / 19, 18 / 19, 1 + 9 / 19, 1 + 18 / 19], abs=1e-5)
+    # Lightning validates after batches 9 and 18 of 19; optlab validates the final weights after fit (2.0).
+    assert positions == pytest.approx([9 / 19, 18 / 19, 1 + 9 / 19, 1 + 18 / 19, 2.0], abs=1e-5)
     assert summary.best_val_acc == pytest.approx(curves["val_acc"].max())
+    assert summary.val_acc == pytest.approx(curves["val_acc"].iloc[-1])
     assert curves["train_loss"].dropna().index.tolist() == [1.0, 2.0]
+
+
+def test_final_validation_accuracy_is_that_of_the_final_weights(make_cfg, tmp_path: Path) -> None:
+    """When the last steps come after Lightning's last validation, the summary still validates the weights the
+    test measures (the search's objective must be theirs): recomputed here from the saved final weights."""
+    cfg = make_cfg("data=digits", "optimizer=sgd", "optimizer.lr=0.3", "trainer.val_check_interval=0.5",
+                   "trainer.max_epochs=1")
+    summary = train(cfg)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    model.load_state_dict({name.removeprefix("model."): value for name, value in state.items()})
+    images, labels = datamodule.on_after_batch_transfer(datamodule.parts["val"][torch.arange(300)], 0)
+    with torch.no_grad():
+        accuracy = (model.eval()(images).argmax(dim=1) == labels).float().mean().item()
+    assert summary.val_acc == pytest.approx(accuracy, abs=1e-6)
 
 
 @pytest.mark.parametrize("debug, epochs", [("fdr", 1), ("limit", 2)])

@@ -62,6 +62,7 @@ class Classifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
         self.best_val_acc = math.nan
+        self.validated_step: int | None = None  # the optimizer step of the last validation (None: none yet)
         self.train_loss = EpochMean()  # kept here rather than by self.log each step: see _track_train_loss
         # L-BFGS calls training_step once per loss evaluation (its line search probes several points per step);
         # the step's loss is the first evaluation's, at the weights the step starts from.
@@ -99,8 +100,11 @@ class Classifier(pl.LightningModule):
     def on_validation_end(self) -> None:
         """Track the best validation accuracy over every validation of the run (several per epoch with
         trainer.val_check_interval); the epoch's metrics are aggregated by now, unlike in on_validation_epoch_end."""
+        if self.trainer.sanity_checking:
+            return
+        self.validated_step = self.trainer.global_step
         accuracy = self.trainer.callback_metrics.get("val/acc")
-        if accuracy is not None and not self.trainer.sanity_checking and self.trainer.state.fn == TrainerFn.FITTING:
+        if accuracy is not None and self.trainer.state.fn in (TrainerFn.FITTING, TrainerFn.VALIDATING):
             previous = self.best_val_acc if math.isfinite(self.best_val_acc) else float(accuracy)
             self.best_val_acc = max(float(accuracy), previous)
 
@@ -157,11 +161,16 @@ class Classifier(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._restore_trained_weights()
-        if self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking:
-            # Where in training this validation happened, in epochs (1.5 = mid-way through the second epoch with
-            # trainer.val_check_interval=0.5): the report's time to target reads it.
+        if self.trainer.sanity_checking:
+            return
+        # Where in training this validation happened, in epochs (1.5 = mid-way through the second epoch with
+        # trainer.val_check_interval=0.5): the report's time to target reads it. After fit (validate_final_weights)
+        # current_epoch already counts the last epoch as done.
+        if self.trainer.state.fn == TrainerFn.FITTING:
             done = self.current_epoch + self.steps / self.trainer.num_training_batches
-            self.log("val/epoch", float(done), on_epoch=True, sync_dist=False, rank_zero_only=True)
+        else:
+            done = self.current_epoch
+        self.log("val/epoch", float(done), on_epoch=True, sync_dist=False, rank_zero_only=True)
 
     def on_test_epoch_start(self) -> None:
         self._evaluate_averaged_weights()

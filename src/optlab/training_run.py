@@ -138,6 +138,8 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status = Status.OK
     summary.train_time_s = time.perf_counter() - started
     _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
+    if summary.status == Status.OK:
+        validate_final_weights(trainer, module, datamodule, summary)
     summary.layer_drift = layer_drift(initial_weights, model)
 
     if summary.status == Status.OK and cfg.test:
@@ -145,6 +147,20 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.test_loss, summary.test_acc = results["test/loss"], results["test/acc"]
     _log_hparams(trainer, cfg, summary)
     return _finish(summary, output_dir, trainer.is_global_zero)
+
+
+def validate_final_weights(trainer: pl.Trainer, module: Classifier, datamodule: pl.LightningDataModule,
+                           summary: RunSummary) -> None:
+    """The final validation accuracy (the search's objective, the summary's val_acc) must be that of the final
+    weights, the ones the test measures. Lightning validates every val_check_batch batches, and when that does not
+    divide the epoch (157 batches at val_check_interval=0.25) the last steps come after the last validation; one
+    SGD step moved Fashion-MNIST's validation accuracy from 80.0% to 71.9%. Validate once more when that happened
+    (logged at the final step, so the curves end there too)."""
+    if module.validated_step is None or module.validated_step == trainer.global_step:
+        return
+    results = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+    summary.val_loss, summary.val_acc = results["val/loss"], results["val/acc"]
+    summary.best_val_acc = module.best_val_acc
 
 
 def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> torch.nn.Module:
