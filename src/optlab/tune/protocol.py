@@ -17,7 +17,9 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from optlab.summary import write_atomic
 from optlab.tune.lr_finder import find_lr_range
@@ -26,21 +28,21 @@ from optlab.tune.trials import SearchResult, read_search
 
 log = logging.getLogger(__name__)
 RECORD = "tune.json"
+T = TypeVar("T")
 
 
 def folder_name(optimizer: str) -> str:
     return optimizer.replace("/", "-")
 
 
-def run_protocol(settings: TuneSettings) -> dict[str, SearchResult]:
-    """Steps 1 and 2 for every optimizer; returns each one's search result. Wall times go to tune.json."""
+def run_protocol(settings: TuneSettings) -> None:
+    """Steps 1 and 2 for every optimizer, in its folders under settings.out; wall times go to tune.json."""
     record = _open_record(settings)
-    results = {}
     for optimizer in settings.optimizers:
-        results[optimizer] = _timed(record, settings, f"search {optimizer}", lambda o=optimizer: search(settings, o))
-        chosen = results[optimizer].best
+        result = _timed(record, settings, f"search {optimizer}", lambda o=optimizer: search(settings, o))
+        chosen = result.best
         if chosen is None:
-            log.warning("%s: no trial finished (%s); nothing to rerun", optimizer, results[optimizer].why_none)
+            log.warning("%s: no trial finished (%s); nothing to rerun", optimizer, result.why_none)
             continue
         chosen_overrides = [f"{key}={value}" for key, value in chosen.params.items()]
         if not chosen_overrides:  # a rerun would silently repeat the default instead of the chosen setting
@@ -51,7 +53,6 @@ def run_protocol(settings: TuneSettings) -> dict[str, SearchResult]:
                lambda o=optimizer, chosen=chosen_overrides: rerun(settings, o, "tuned", chosen))
         if settings.defaults_too:
             _timed(record, settings, f"default {optimizer}", lambda o=optimizer: rerun(settings, o, "default", []))
-    return results
 
 
 def search(settings: TuneSettings, optimizer: str) -> SearchResult:
@@ -102,7 +103,7 @@ def _open_record(settings: TuneSettings) -> dict:
     return {"protocol": json.loads(json.dumps(settings.protocol(), default=str)), "wall_time_s": {}}
 
 
-def _timed(record: dict, settings: TuneSettings, step: str, work):
+def _timed(record: dict, settings: TuneSettings, step: str, work: Callable[[], T]) -> T:
     """Run a step, adding its wall time to tune.json (across resumes: the sum of every attempt)."""
     started = time.perf_counter()
     try:

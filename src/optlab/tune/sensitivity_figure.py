@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from optlab.summary import Status  # noqa: E402
 from optlab.tune.trials import SearchResult  # noqa: E402
@@ -35,7 +36,8 @@ def draw_sensitivity(searches: dict[str, SearchResult], default_lrs: dict[str, f
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("val accuracy")
-    fig.suptitle("Search trials: final validation accuracy against learning rate", fontsize=11)
+    fig.suptitle("Search trials: final validation accuracy against learning rate over the range searched "
+                 "(star: chosen; dotted: config default; x: diverged, failed or skipped)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -55,6 +57,9 @@ def _panel(ax: plt.Axes, result: SearchResult, default_lr: float | None, colour:
     if result.best is not None:
         ax.plot([result.best.lr], [result.best.objective], "*", color="black", markersize=10)
     ax.set_xscale("log")
+    if all(math.isfinite(bound) for bound in result.lr_range):
+        ax.set_xlim(*result.lr_range)  # the whole range searched, so an empty end of it shows as such
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.03, 1.0)
     ax.set_title(result.optimizer, fontsize=9)
     ax.tick_params(labelsize=7)
