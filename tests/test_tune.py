@@ -80,6 +80,8 @@ def test_search_result_chooses_on_validation_and_measures_the_good_range() -> No
     assert result.best == trials[1]
     assert result.good_range_decades == pytest.approx(math.log10(3))
     assert result.count(Status.DIVERGED) == 1
+    assert not result.at_edge  # no range recorded
+    assert SearchResult("sgd", trials, (1e-3, 1e-2)).at_edge and not SearchResult("sgd", trials, (1e-3, 1.0)).at_edge
     nothing = SearchResult("sparseadam", [Trial(1e-3, Status.SKIPPED, 0.0, "dense gradients")])
     assert nothing.best is None and "1 skipped: dense gradients" in nothing.why_none
 

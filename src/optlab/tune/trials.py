@@ -19,6 +19,7 @@ from optlab.summary import RunSummary, Status
 from optlab.tune.settings import TuneError
 
 GOOD_WITHIN = 0.01  # a trial within 1 point of the best counts towards the good lr range
+EDGE_DECADES = 0.1  # a choice this close to an end of the range (in decades) is flagged: widen the range
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,14 @@ class SearchResult:
             return math.nan
         good = [t.lr for t in self.trials if t.status == Status.OK and t.objective >= best.objective - GOOD_WITHIN]
         return math.log10(max(good) / min(good))
+
+    @property
+    def at_edge(self) -> bool:
+        """The chosen lr lies within EDGE_DECADES of an end of the range searched: the best may lie beyond it."""
+        best = self.best
+        if best is None or not all(math.isfinite(bound) for bound in self.lr_range):
+            return False
+        return min(abs(math.log10(best.lr / bound)) for bound in self.lr_range) < EDGE_DECADES
 
     def count(self, status: Status) -> int:
         return sum(t.status == status for t in self.trials)

@@ -77,6 +77,7 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
             "tuned_lr": best.lr if best else math.nan, "search_val_acc": best.objective if best else math.nan,
             "also_chosen": " ".join(f"{k}={v}" for k, v in best.params.items() if k != "optimizer.lr") if best else "",
             "good_range_decades": result.good_range_decades, "note": "" if best else result.why_none,
+            "at_edge": result.at_edge,
             "default_val_acc": default_ci.mean, "default_val_low": default_ci.low, "default_val_high": default_ci.high,
             "tuned_val_acc": tuned_ci.mean, "tuned_val_low": tuned_ci.low, "tuned_val_high": tuned_ci.high,
             "tuned_test_acc": test_ci.mean, "tuned_test_low": test_ci.low, "tuned_test_high": test_ci.high,
@@ -153,6 +154,10 @@ def render(settings: TuneSettings, table: pd.DataFrame, reports: dict[str, Path]
     notes = [f"- {row.optimizer}: {row.note}" for row in table.itertuples() if row.note]
     if notes:
         lines += ["", "Not rerun:", *notes]
+    edges = [row.optimizer for row in table.itertuples() if row.at_edge]
+    if edges:
+        lines += ["", f"At the edge of the range searched (chosen lr within 0.1 decade of an end): {', '.join(edges)}; "
+                  "the best lr may lie beyond it: widen search.lr_ranges.<optimizer> and search again."]
     lines += ["", "Between optimizers (tuned, paired over the same seeds): "
               + (f"[{reports['tuned'].relative_to(out)}]({reports['tuned'].relative_to(out)})" if "tuned" in reports
                  else "no reruns yet")]
