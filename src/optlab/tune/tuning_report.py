@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from optlab.report.figures import optimizer_colours
-from optlab.report.statistics import holm, mean_ci, paired_comparison
+from optlab.report.runs import find_run_folders
+from optlab.report.statistics import ALPHA, holm, mean_ci, paired_comparison
 from optlab.report.write import ReportOptions, write_report
 from optlab.summary import FILENAME, RunSummary, Status, write_atomic
 from optlab.tune.protocol import RECORD, folder_name
@@ -46,7 +47,7 @@ def write_tuning_report(settings: TuneSettings) -> Path:
 
 
 def _per_seed(folder: Path) -> dict[int, RunSummary]:
-    summaries = [RunSummary.read(p.parent) for p in folder.rglob(FILENAME)] if folder.is_dir() else []
+    summaries = [RunSummary.read(run) for run in find_run_folders([folder])] if folder.is_dir() else []
     return {s.seed: s for s in summaries if s is not None}
 
 
@@ -116,7 +117,7 @@ def _rank(value: float) -> str:
 def _gain(row: pd.Series) -> str:
     if not math.isfinite(row.gain):
         return "–"
-    verdict = ("better" if row.gain > 0 else "worse") if row.gain_p_holm < 0.05 else "not separated"
+    verdict = ("better" if row.gain > 0 else "worse") if row.gain_p_holm < ALPHA else "not separated"
     p = f"p_Holm {row.gain_p_holm:.3f}" if math.isfinite(row.gain_p_holm) else "no test"
     return f"{_ci(row.gain, row.gain_low, row.gain_high)} ({p}: {verdict})"
 
