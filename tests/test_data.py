@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -50,6 +51,39 @@ def test_starting_an_epoch_leaves_the_global_rng_alone() -> None:
     before = torch.get_rng_state()
     iter(loader)  # what Lightning does at every epoch's start
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def on_device(device: str, **changes) -> ImageDataModule:
+    """A set-up data module whose trainer trains on `device` (a stand-in for Lightning's: only what _loader reads)."""
+    dm = datamodule(**changes)
+    dm.setup()
+    strategy = SimpleNamespace(root_device=torch.device(device))
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1, strategy=strategy)
+    return dm
+
+
+@pytest.mark.parametrize("resident, workers, device, where", [
+    ("auto", 0, "cuda:1", "cuda:1"), ("auto", 2, "cuda:1", None), ("auto", 0, "cpu", None),
+    (True, 0, "cpu", "cpu"), (False, 0, "cuda:0", None),
+])
+def test_resident_data_goes_to_the_training_device_where_asked(resident, workers: int, device: str, where) -> None:
+    dm = on_device(device, resident=resident, num_workers=workers)
+    assert dm.resident_device() == (torch.device(where) if where else None)
+
+
+def test_resident_batches_are_gathered_on_the_device_in_the_same_order() -> None:
+    """The GPU branch run on the meta device (shapes only, no GPU needed): images, labels and every epoch's indices
+    go there once, and a batch is a gather there, in the order a host-memory run draws."""
+    on_host, on_meta = on_device("cpu", resident=False), on_device("meta", resident=True)
+    host_batches, meta_batches = list(on_host.train_dataloader()), list(on_meta.train_dataloader())
+    assert on_meta.parts["train"].images.device.type == "meta" and len(host_batches) == len(meta_batches)
+    for (host_images, host_labels), (meta_images, meta_labels) in zip(host_batches, meta_batches, strict=True):
+        assert meta_images.device.type == meta_labels.device.type == "meta"
+        assert meta_images.shape == host_images.shape and meta_labels.shape == host_labels.shape
+    sampler = on_meta.train_dataloader().sampler
+    assert all(batch.device.type == "meta" for batch in sampler)
+    sampler.device = None
+    assert [b.tolist() for b in sampler] == [b.tolist() for b in on_host.train_dataloader().sampler]
 
 
 def test_validation_is_held_out_of_training_with_a_fixed_seed() -> None:

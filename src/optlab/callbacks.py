@@ -21,7 +21,9 @@ class EpochTimer(pl.Callback):
     (since training started, at the epoch's end) and `time/val_elapsed_s` (the same, at each validation's end).
 
     The report plots loss against elapsed seconds: optimizers differ in cost per step, so epochs alone mislead.
-    The validation time is measured apart so that its share of an epoch needs no second run to estimate.
+    The validation time is measured apart so that its share of an epoch needs no second run to estimate. On a GPU
+    the clock is read after the device has finished its queued work (one sync per validation and per epoch), so
+    an epoch's time is the GPU's, not how far ahead the host got.
     """
 
     def __init__(self) -> None:
@@ -45,7 +47,7 @@ class EpochTimer(pl.Callback):
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == TrainerFn.FITTING:  # not a separate trainer.validate()
-            now = time.perf_counter()
+            now = finished_work_time(pl_module.device)
             self.val_time += now - self.val_start
             # When this validation's numbers were known: time to a target accuracy is read from it, also for
             # several validations per epoch (trainer.val_check_interval).
@@ -53,7 +55,7 @@ class EpochTimer(pl.Callback):
                           rank_zero_only=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        now = time.perf_counter()
+        now = finished_work_time(pl_module.device)
         self.epoch_times.append(now - self.epoch_start)
         self.val_times.append(self.val_time)
         for name, seconds in (("epoch_s", now - self.epoch_start), ("val_s", self.val_time),
@@ -79,6 +81,13 @@ class EpochTimer(pl.Callback):
         self.elapsed_before_resume = state_dict["elapsed"]
 
 
+def finished_work_time(device: torch.device) -> float:
+    """time.perf_counter() once `device` has done all the work queued so far (at once on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -95,31 +104,76 @@ class Diverged(RuntimeError):
         self.epoch = epoch
 
 
-class DivergenceGuard(pl.Callback):
-    """Stops a run at once when its training loss is non-finite or above max_loss.
+class FirstBadLoss:
+    """The first optimizer step whose loss was out of bounds (non-finite, or above max_loss) and that loss, kept as
+    tensors on the loss's device: recording a step is a few small tensor ops and never waits for the device;
+    read() is the one host sync, made as often as the caller chooses."""
 
-    The decision is agreed across DDP processes: one process out of bounds stops them all. The loss checked is
-    the step's first evaluation (Classifier.step_loss), not the last: L-BFGS's line search
-    probes points it then rejects, and a huge probe is not a diverged run. The check reads the loss on the
-    host, a device sync; check_every_n_steps spaces it out on GPUs (a non-finite loss stays non-finite, so a
-    late check still catches it).
+    NONE = 2**62  # "no bad step yet": larger than any step, so the first bad step is the minimum
+
+    def __init__(self, max_loss: float | None) -> None:
+        self.max_loss = max_loss
+        self.step: torch.Tensor | None = None
+        self.loss: torch.Tensor | None = None
+
+    def record(self, loss: torch.Tensor, step: int) -> None:
+        # NaN compares false, so `loss <= max_loss` is false for NaN and +inf alike.
+        in_bounds = torch.isfinite(loss) if self.max_loss is None else loss <= self.max_loss
+        bad_step = torch.where(in_bounds, self.NONE, step)
+        if self.step is None:
+            self.step, self.loss = bad_step, loss.detach().clone()
+            return
+        earlier = bad_step < self.step
+        self.step = torch.where(earlier, bad_step, self.step)
+        self.loss = torch.where(earlier, loss.detach(), self.loss)
+
+    def read(self) -> tuple[int, float] | None:
+        """(step, loss) of the first bad step recorded so far, or None."""
+        if self.step is None:
+            return None
+        step = int(self.step)
+        return None if step == self.NONE else (step, float(self.loss))
+
+
+class DivergenceGuard(pl.Callback):
+    """Stops a run when its training loss is non-finite or above max_loss, naming the first step where it was.
+
+    Every step's loss is recorded on its device (FirstBadLoss); the host reads the record every
+    check_every_n_steps and at the last batch of every epoch, so a GPU does not wait for the host on other steps
+    (null: every step on a CPU, where reading costs nothing, every GPU_CHECK_EVERY steps on an accelerator). The
+    decision is agreed across DDP processes: one process out of bounds stops them all. The loss checked is the
+    step's first evaluation (Classifier.step_loss), not the last: L-BFGS's line search probes points it then
+    rejects, and a huge probe is not a diverged run.
     """
 
-    def __init__(self, max_loss: float | None, check_every_n_steps: int) -> None:
+    GPU_CHECK_EVERY = 50
+
+    def __init__(self, max_loss: float | None, check_every_n_steps: int | None) -> None:
         self.max_loss = max_loss
         self.check_every_n_steps = check_every_n_steps
+        self.every = check_every_n_steps or 1
+        self.first_bad = FirstBadLoss(max_loss)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        on_cpu = trainer.strategy.root_device.type == "cpu"
+        self.every = self.check_every_n_steps or (1 if on_cpu else self.GPU_CHECK_EVERY)
+        self.first_bad = FirstBadLoss(self.max_loss)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.global_step % self.check_every_n_steps or pl_module.step_loss is None:
+        if pl_module.step_loss is None:
             return
-        value = float(pl_module.step_loss)
-        out_of_bounds = not math.isfinite(value) or (self.max_loss is not None and value > self.max_loss)
+        self.first_bad.record(pl_module.step_loss, trainer.global_step)
+        last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
+        if trainer.global_step % self.every and not last_of_epoch:
+            return
+        found = self.first_bad.read()
         # Every process decides together (as EarlyStopping does): under DDP a process that stopped alone would
         # leave the others waiting on a collective (a closed socket on gloo, a hang on NCCL).
-        if trainer.strategy.reduce_boolean_decision(out_of_bounds, all=False):
-            raise Diverged(value, trainer.global_step, trainer.current_epoch, elsewhere=not out_of_bounds)
+        if trainer.strategy.reduce_boolean_decision(found is not None, all=False):
+            step, loss = found if found is not None else (trainer.global_step, math.nan)
+            raise Diverged(loss, step, trainer.current_epoch, elsewhere=found is None)
 
 
 class ReseedEachEpoch(pl.Callback):

@@ -26,6 +26,7 @@ def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool, overrides
     _check_learning_rates(cfg.optimizer, "optimizer")
     _check_optimizer_accepts_its_settings(cfg, optimizer_name, overrides)
     _check_device(cfg)
+    _check_data_placement(cfg)
     _check_precision(cfg, optimizer_name)
     _check_distributed(cfg, multirun)
 
@@ -90,6 +91,17 @@ def _check_device(cfg: DictConfig) -> None:
             f"trainer.accelerator={accelerator} (device=gpu or ddp) but this machine has no CUDA GPU; "
             "use device=cpu, device=auto, or device=ddp_cpu for distributed training on CPU"
         )
+
+
+def _check_data_placement(cfg: DictConfig) -> None:
+    """Images kept on a GPU (data.resident) cannot be read by DataLoader worker processes."""
+    resident, workers = cfg.data.get("resident", "auto"), cfg.data.num_workers
+    if resident not in ("auto", True, False):
+        raise ConfigError(f"data.resident={resident} must be auto, true or false")
+    if resident is True and workers > 0 and cfg.trainer.accelerator != "cpu":
+        raise ConfigError(f"data.resident=true keeps the images on the training device, where data.num_workers="
+                          f"{workers} worker processes cannot reach them: "
+                          "set data.num_workers=0 or data.resident=false")
 
 
 def _check_distributed(cfg: DictConfig, multirun: bool) -> None:

@@ -2,7 +2,8 @@
 
 Why not torchvision transforms + a DataLoader over samples: on a 2-core CPU a small CNN then spends most of
 its time in PIL and in collating single images. Here a batch is one tensor slice; normalisation is one
-multiply-add on the batch after it reaches the device.
+multiply-add on the batch after it reaches the device. On a GPU the images live there (data.resident): a batch
+is an index gather on the device, with no per-batch copy from the host.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class IndexedImages(Dataset):
     def __getitem__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[indices], self.labels[indices]
 
+    def to(self, device: torch.device) -> IndexedImages:
+        """The same images and labels on `device` (themselves when already there)."""
+        return IndexedImages(self.images.to(device), self.labels.to(device))
+
 
 class ShardedBatches(Sampler[torch.Tensor]):
     """Yields index tensors, one per batch; reshuffled each epoch from (seed, epoch), sharded across processes.
@@ -41,10 +46,13 @@ class ShardedBatches(Sampler[torch.Tensor]):
     The order depends only on the seed and the epoch number, so a run resumed at epoch k sees the same batches
     as one that never stopped. Under DDP every process draws the same permutation and takes every world_size-th
     index (the tail that does not divide evenly is dropped so that all processes run the same number of steps).
+    The order is drawn on the CPU whatever the device, so a GPU run sees the same batches as a CPU run; with
+    `device` the epoch's indices go there in one copy, and each batch is a slice of them (no copy per batch).
     """
 
     def __init__(
-        self, size: int, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1
+        self, size: int, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1,
+        device: torch.device | None = None,
     ) -> None:
         self.size = size
         self.batch_size = batch_size
@@ -52,6 +60,7 @@ class ShardedBatches(Sampler[torch.Tensor]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.device = device
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -71,7 +80,10 @@ class ShardedBatches(Sampler[torch.Tensor]):
         # A generator, so the order is drawn at the first next(), not at iter(): on resume Lightning creates the
         # iterator before it calls set_epoch (FitLoop.setup_data), and an eager order would be the wrong epoch's.
         # (Worker processes, num_workers > 0, draw eagerly; with in-memory data they bring nothing anyway.)
-        yield from self._indices().split(self.batch_size)
+        indices = self._indices()
+        if self.device is not None:
+            indices = indices.to(self.device)
+        yield from indices.split(self.batch_size)
 
     def __len__(self) -> int:
         per_process = self.size // self.world_size
@@ -97,6 +109,7 @@ class ImageDataModule(pl.LightningDataModule):
         num_workers: int,
         mean: Sequence[float],
         std: Sequence[float],
+        resident: bool | str = "auto",
         root: str | None = None,
         download: bool = False,
         verify: bool = True,
@@ -116,6 +129,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.mean = list(mean)
         self.std = list(std)
+        self.resident = resident
         self.origin = f"{root} (download={download}, verify={verify})" if root is not None else "built in"
         self.parts: dict[str, IndexedImages] = {}
         self.augment_generator: tuple[int, torch.Generator] | None = None  # (epoch, generator)
@@ -184,10 +198,24 @@ class ImageDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, shuffle=False)
 
+    def resident_device(self) -> torch.device | None:
+        """Where the images live for training: the trainer's device when data.resident says so (auto: a device
+        other than the CPU, with no DataLoader workers, which could not reach it; optlab.checks refuses true with
+        workers), else None: host memory, each batch copied to the device by Lightning."""
+        if self.trainer is None:
+            return None
+        device = self.trainer.strategy.root_device
+        if self.resident == "auto":
+            return device if device.type != "cpu" and self.num_workers == 0 else None
+        return device if self.resident else None
+
     def _loader(self, part: str, batch_size: int, shuffle: bool) -> DataLoader:
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        device = self.resident_device()
+        if device is not None:  # moved once; a tensor already there is kept as it is
+            self.parts[part] = self.parts[part].to(device)
         dataset = self.parts[part]
-        batches = ShardedBatches(len(dataset), batch_size, shuffle, self.shuffle_seed, rank, world_size)
+        batches = ShardedBatches(len(dataset), batch_size, shuffle, self.shuffle_seed, rank, world_size, device)
         # batch_size=None: the sampler already yields whole batches of indices. The generator: a DataLoader draws a
         # base seed for its workers each time its iterator is made, from the global RNG unless given its own, and
         # that draw would move the global RNG (dropout) between the epoch's reseed and its first batch.

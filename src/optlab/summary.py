@@ -58,6 +58,7 @@ class RunSummary:
     test_acc: float = math.nan
     epoch_time_s: float = math.nan
     val_time_s: float = math.nan  # of which validation
+    epoch_times_s: list[float] = field(default_factory=list)  # each epoch's (the benchmark takes their median)
     train_time_s: float = math.nan
     params: int = 0
     optimizer_state_bytes: int = 0

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from optlab.gpu_jobs import gpu_for_this_job
 from optlab.run_identity import SWEPT_KEYS_ENV, run_name
 from optlab.summary import Status
 
@@ -39,6 +40,7 @@ def _optimizer_name(*, _root_: DictConfig) -> str:
 
 
 OmegaConf.register_new_resolver("optlab_optimizer_name", _optimizer_name, replace=True)
+OmegaConf.register_new_resolver("optlab_gpu_for_job", gpu_for_this_job, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="train")
