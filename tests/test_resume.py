@@ -3,6 +3,7 @@ checkpoints are written atomically."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,21 @@ def test_a_sweep_moved_elsewhere_still_resumes(make_cfg, tmp_path: Path) -> None
     (tmp_path / "before").rename(tmp_path / "after")
     resumed = train(make_cfg("optimizer=sgd", "resume=true", output_dir=tmp_path / "after"))
     assert resumed == finished and resumed.config["callbacks.checkpoint.dirpath"].startswith(str(tmp_path / "before"))
+
+
+def test_a_run_from_an_earlier_optlab_resumes_unless_a_new_setting_is_changed(make_cfg, tmp_path: Path) -> None:
+    """Settings added to optlab since a run was made (here compile.*, data.resident, dropped from its summary as the
+    earlier code wrote it) are at their defaults and do not stop it from resuming; set on the command line, they
+    are a change of config like any other."""
+    finished = train(make_cfg("optimizer=sgd"))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary["config"] = {k: v for k, v in summary["config"].items()
+                         if not k.startswith("compile.") and k != "data.resident"}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    resumed = train(make_cfg("optimizer=sgd", "resume=true"))
+    assert (resumed.status, resumed.val_loss) == (finished.status, finished.val_loss)
+    with pytest.raises(ResumeError, match=r"another config \(compile.enabled: None -> True\)"):
+        train(make_cfg("optimizer=sgd", "resume=true", "compile.enabled=true"))
 
 
 def test_a_finished_run_cannot_be_extended_in_place(make_cfg) -> None:

@@ -2,7 +2,9 @@
 
 - A finished run (ok, diverged, skipped) with the same config is skipped, its summary kept.
 - A folder whose run had another config is refused, naming the keys that differ; the one change allowed is a
-  larger trainer.max_epochs for an unfinished run (train it further).
+  larger trainer.max_epochs for an unfinished run (train it further). A key that one of the two configs lacks
+  (a setting added to optlab since the earlier run, e.g. compile.enabled) counts only when a command line set it:
+  otherwise it is at its default, which keeps what the earlier code did, and a newer optlab still resumes.
 - An unreadable summary.json is refused: the run's outcome must not be overwritten; the line says what to do.
 - An unreadable checkpoints/last.ckpt is moved aside (kept as last.ckpt.corrupt) and the run restarts from
   scratch with a warning: runs are deterministic, so it ends with the numbers it would have had.
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 
 from optlab.checks import ConfigError
-from optlab.run_identity import NOT_IDENTITY
+from optlab.run_identity import NOT_IDENTITY, override_pairs
 from optlab.summary import FINISHED, RunSummary, SummaryError
 
 log = logging.getLogger(__name__)
@@ -33,12 +35,14 @@ def counts_for_resume(key: str) -> bool:
     return not any(key == k or key.startswith(k + ".") for k in NOT_IDENTITY)
 
 
-def config_differences(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    keys = {k for k in (*before, *now) if counts_for_resume(k)}
+def config_differences(before: dict[str, Any], now: dict[str, Any], overridden: set[str] = frozenset()
+                       ) -> dict[str, tuple[Any, Any]]:
+    """The keys whose values differ; a key only one side has counts when it is in `overridden`."""
+    keys = {k for k in (*before, *now) if counts_for_resume(k) and ((k in before and k in now) or k in overridden)}
     return {k: (before.get(k), now.get(k)) for k in sorted(keys) if before.get(k) != now.get(k)}
 
 
-def previous_run(folder: Path, config: dict[str, Any]) -> RunSummary | None:
+def previous_run(folder: Path, config: dict[str, Any], overrides: list[str]) -> RunSummary | None:
     """The summary a resumed run continues from, None if there is none; ResumeError if it cannot be continued."""
     try:
         previous = RunSummary.read(folder)
@@ -46,7 +50,8 @@ def previous_run(folder: Path, config: dict[str, Any]) -> RunSummary | None:
         raise ResumeError(f"resume: {error}; restore it, or delete it to continue from the checkpoint") from error
     if previous is None or not previous.config:  # nothing recorded to compare with (a run from before optlab 0.2)
         return previous
-    differences = config_differences(previous.config, config)
+    overridden = set(override_pairs([*overrides, *previous.overrides]))
+    differences = config_differences(previous.config, config, overridden)
     extended = set(differences) == {EXTENSIBLE} and _larger(*differences[EXTENSIBLE])
     if differences and not (extended and previous.status not in FINISHED):
         listed = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in differences.items())

@@ -83,7 +83,7 @@ def train(cfg: DictConfig) -> RunSummary:
     tidy_console()
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = start_summary(cfg)
-    previous = previous_run(output_dir, summary.config) if cfg.resume else None
+    previous = previous_run(output_dir, summary.config, summary.overrides) if cfg.resume else None
     if previous is not None and previous.status in FINISHED:
         log.info("resume: %s already finished (%s), skipped", output_dir, previous.status)
         return previous
