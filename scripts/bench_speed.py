@@ -327,8 +327,8 @@ def bench_compile(args: argparse.Namespace) -> None:
             args.repeats, f"compile mode {mode} vs eager",
             lambda mode=mode: optlab_epochs([*data, "compile.enabled=true", f"compile.mode={mode}"], args.epochs)[0],
             lambda: optlab_epochs(data, args.epochs)[0])
-        print(f"  compile mode {mode}: {compiled:.3f} s/epoch against eager {eager:.3f} s/epoch: "
-              f"{1 / ratio:.2f}x {'faster' if ratio < 1 else 'slower'} (median of rounds)", flush=True)
+        print(f"  compile mode {mode}: {compiled:.3f} s/epoch, eager {eager:.3f} s/epoch: compiled / eager "
+              f"{ratio:.2f} ({'faster' if ratio < 1 else 'slower'} compiled; median of rounds)", flush=True)
 
 
 def bench_fashion(args: argparse.Namespace) -> None:
