@@ -8,6 +8,7 @@ config default lr is the dotted line, the chosen trial the star.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -28,16 +29,19 @@ def draw_sensitivity(searches: dict[str, SearchResult], default_lrs: dict[str, f
     drawn = {o: r for o, r in searches.items() if r.trials}
     if not drawn:
         return None
-    rows = math.ceil(len(drawn) / COLUMNS)
-    fig, axes = plt.subplots(rows, COLUMNS, figsize=(11, 2.4 * rows), sharey=True, squeeze=False)
+    columns = min(COLUMNS, len(drawn))  # one optimizer: one panel, not a row with three empty ones
+    rows = math.ceil(len(drawn) / columns)
+    width = max(5.0, 2.75 * columns + 0.5)
+    fig, axes = plt.subplots(rows, columns, figsize=(width, 2.4 * rows + 0.8), sharey=True, squeeze=False)
     for ax, (optimizer, result) in zip(axes.flat, drawn.items(), strict=False):  # the grid may have spare cells
         _panel(ax, result, default_lrs.get(optimizer), colours[optimizer])
     for ax in list(axes.flat)[len(drawn):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("val accuracy")
-    fig.suptitle("Search trials: final validation accuracy against learning rate over the range searched "
-                 "(star: chosen; dotted: config default; x: diverged, failed or skipped)", fontsize=10)
+    title = ("Search trials: final validation accuracy against learning rate over the range searched "
+             "(star: chosen; dotted: config default; x: diverged, failed or skipped)")
+    fig.suptitle(textwrap.fill(title, width=int(width * 12)), fontsize=9)  # about 12 characters per inch at 9 pt
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
