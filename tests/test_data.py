@@ -26,6 +26,14 @@ def test_batches_cover_every_index_once_and_reshuffle_by_epoch() -> None:
     assert not torch.equal(first, torch.cat(list(batches)))
 
 
+def test_drop_last_leaves_out_the_smaller_last_batch_of_training_only() -> None:
+    batches = ShardedBatches(size=10, batch_size=4, shuffle=True, seed=3, drop_last=True)
+    assert [len(b) for b in batches] == [4, 4] and len(batches) == 2
+    dm = on_device("cpu", drop_last=True)  # 90 training images in batches of 16: 5 full ones, 10 images left out
+    assert [len(labels) for _, labels in dm.train_dataloader()] == [16] * 5 and len(dm.train_dataloader()) == 5
+    assert sum(len(labels) for _, labels in dm.val_dataloader()) == 10  # evaluation keeps every image
+
+
 def test_batches_shard_disjointly_across_processes() -> None:
     shards = [torch.cat(list(ShardedBatches(11, 2, True, 0, rank=r, world_size=2))) for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == 5  # the odd index out is dropped so both run the same steps

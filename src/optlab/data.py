@@ -46,13 +46,15 @@ class ShardedBatches(Sampler[torch.Tensor]):
     The order depends only on the seed and the epoch number, so a run resumed at epoch k sees the same batches
     as one that never stopped. Under DDP every process draws the same permutation and takes every world_size-th
     index (the tail that does not divide evenly is dropped so that all processes run the same number of steps).
-    The order is drawn on the CPU whatever the device, so a GPU run sees the same batches as a CPU run; with
-    `device` the epoch's indices go there in one copy, and each batch is a slice of them (no copy per batch).
+    With drop_last the epoch's last, smaller batch is left out (a reshuffled epoch draws those images again as
+    likely as any others). The order is drawn on the CPU whatever the device, so a GPU run sees the same batches as
+    a CPU run; with `device` the epoch's indices go there in one copy, and each batch is a slice of them (no copy
+    per batch).
     """
 
     def __init__(
         self, size: int, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1,
-        device: torch.device | None = None,
+        device: torch.device | None = None, drop_last: bool = False,
     ) -> None:
         self.size = size
         self.batch_size = batch_size
@@ -61,6 +63,7 @@ class ShardedBatches(Sampler[torch.Tensor]):
         self.rank = rank
         self.world_size = world_size
         self.device = device
+        self.drop_last = drop_last
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -81,12 +84,16 @@ class ShardedBatches(Sampler[torch.Tensor]):
         # iterator before it calls set_epoch (FitLoop.setup_data), and an eager order would be the wrong epoch's.
         # (Worker processes, num_workers > 0, draw eagerly; with in-memory data they bring nothing anyway.)
         indices = self._indices()
+        if self.drop_last:
+            indices = indices[: len(indices) - len(indices) % self.batch_size]
         if self.device is not None:
             indices = indices.to(self.device)
         yield from indices.split(self.batch_size)
 
     def __len__(self) -> int:
         per_process = self.size // self.world_size
+        if self.drop_last:
+            return per_process // self.batch_size
         return -(-per_process // self.batch_size)
 
 
@@ -110,6 +117,7 @@ class ImageDataModule(pl.LightningDataModule):
         mean: Sequence[float],
         std: Sequence[float],
         resident: bool | str = "auto",
+        drop_last: bool = False,
         root: str | None = None,
         download: bool = False,
         verify: bool = True,
@@ -130,6 +138,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.mean = list(mean)
         self.std = list(std)
         self.resident = resident
+        self.drop_last = drop_last
         self.origin = f"{root} (download={download}, verify={verify})" if root is not None else "built in"
         self.parts: dict[str, IndexedImages] = {}
         self.augment_generator: tuple[int, torch.Generator] | None = None  # (epoch, generator)
@@ -190,7 +199,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.shift = torch.tensor(self.mean).view(1, -1, 1, 1) / std
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        return self._loader("train", self.batch_size, shuffle=True, drop_last=self.drop_last)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.eval_batch_size, shuffle=False)
@@ -209,13 +218,14 @@ class ImageDataModule(pl.LightningDataModule):
             return device if device.type != "cpu" and self.num_workers == 0 else None
         return device if self.resident else None
 
-    def _loader(self, part: str, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, part: str, batch_size: int, shuffle: bool, drop_last: bool = False) -> DataLoader:
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         device = self.resident_device()
         if device is not None:  # moved once; a tensor already there is kept as it is
             self.parts[part] = self.parts[part].to(device)
         dataset = self.parts[part]
-        batches = ShardedBatches(len(dataset), batch_size, shuffle, self.shuffle_seed, rank, world_size, device)
+        batches = ShardedBatches(len(dataset), batch_size, shuffle, self.shuffle_seed, rank, world_size, device,
+                                 drop_last)
         # batch_size=None: the sampler already yields whole batches of indices. The generator: a DataLoader draws a
         # base seed for its workers each time its iterator is made, from the global RNG unless given its own, and
         # that draw would move the global RNG (dropout) between the epoch's reseed and its first batch.
