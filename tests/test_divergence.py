@@ -4,11 +4,12 @@ and at each epoch's end, naming the first step that was out of bounds whenever i
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from optlab.callbacks import FirstBadLoss
+from optlab.callbacks import DivergenceGuard, FirstBadLoss
 from optlab.training_run import train
 
 
@@ -60,3 +61,12 @@ def test_a_late_check_names_the_first_bad_step(make_cfg) -> None:
     assert every_step.status == at_epoch_end.status == "diverged"
     assert at_epoch_end.diverged_step == every_step.diverged_step == 1 and at_epoch_end.diverged_epoch == 0
     assert at_epoch_end.reason == every_step.reason
+
+
+@pytest.mark.parametrize("configured, device, every", [(None, "cpu", 1), (None, "cuda:0", 50), (7, "cuda:0", 7),
+                                                       (7, "cpu", 7)])
+def test_the_check_interval_suits_the_device(configured: int | None, device: str, every: int) -> None:
+    guard = DivergenceGuard(max_loss=None, check_every_n_steps=configured)
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+    guard.setup(trainer, None, "fit")
+    assert guard.every == every
