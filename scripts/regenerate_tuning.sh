@@ -8,6 +8,8 @@
 #     SCHEDULER=warmup_cosine tunes under that schedule (OUT=outputs/tune/fashion_mnist_cosine keeps it apart).
 #   DATA=cifar10 (docs/results/tuning_cifar10/): the smaller budget, the course CNN on 20,000 CIFAR-10 training images
 #     (CIFAR_ROOT, a JPEG copy: data.verify=false), 5 epochs, 8 search trials, 3 rerun seeds. About 6 min per optimizer.
+# EXTRA: more training overrides, space-separated (EXTRA=data.drop_last=true OUT=outputs/tune/fashion_mnist_drop_last
+# DOCS=docs/results/tuning_drop_last OPTIMIZERS=sgd: tuned SGD without each epoch's smaller last batch).
 # No scheduler override unless SCHEDULER is given: the protocol's identity is its override list, and the constant-lr
 # runs were made without one.
 set -euo pipefail
@@ -18,6 +20,7 @@ CIFAR_ROOT=${CIFAR_ROOT:-data}
 OPTIMIZERS=${OPTIMIZERS:-sgd,adam,muon,lion}
 RESUME=${RESUME:-false}
 SCHEDULER=${SCHEDULER:-}
+read -r -a EXTRA_OVERRIDES <<< "${EXTRA:-}"
 PYTHON=${PYTHON:-.venv/bin/python}
 case "$DATA" in
   fashion_mnist)
@@ -37,7 +40,7 @@ start=$SECONDS
 # optimizer x 3 seeds) into each search.
 "$PYTHON" -m optlab.tune "optimizer=$OPTIMIZERS" "${BUDGET[@]}" jobs=2 "out=$OUT" "resume=$RESUME" "${TRAIN[@]}" \
   trainer.max_epochs=5 trainer.val_check_interval=1.0 trainer.enable_progress_bar=false \
-  ${SCHEDULER:+"scheduler=$SCHEDULER"}
+  ${SCHEDULER:+"scheduler=$SCHEDULER"} "${EXTRA_OVERRIDES[@]}"
 echo "tuning $DATA ($OPTIMIZERS, scheduler ${SCHEDULER:-none}): $((SECONDS - start)) s ($(git rev-parse --short HEAD))" \
   | tee -a docs/results/timings.txt
 rm -rf "$DOCS" && mkdir -p "$DOCS"
