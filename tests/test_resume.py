@@ -49,6 +49,14 @@ def test_a_run_from_an_earlier_optlab_resumes_unless_a_new_setting_is_changed(ma
         train(make_cfg("optimizer=sgd", "resume=true", "compile.enabled=true"))
 
 
+def test_how_often_divergence_is_read_is_not_a_change_of_config(make_cfg) -> None:
+    """divergence.check_every_n_steps (copied into callbacks.divergence_guard) changes when the host looks, not the
+    numbers; its default went from 1 to null (per device), and runs made before must still resume."""
+    finished = train(make_cfg("optimizer=sgd", "divergence.check_every_n_steps=1"))
+    resumed = train(make_cfg("optimizer=sgd", "resume=true"))
+    assert (resumed.status, resumed.val_loss) == (finished.status, finished.val_loss)
+
+
 def test_a_finished_run_cannot_be_extended_in_place(make_cfg) -> None:
     train(make_cfg("optimizer=sgd"))
     with pytest.raises(ResumeError, match="trainer.max_epochs: 2 -> 3"):
