@@ -135,6 +135,27 @@ def test_tune_killed_mid_search_resumes_without_repeating_a_finished_trial(tmp_p
     assert (out / "report" / "tuning.md").is_file()
 
 
+def test_a_trial_resume_refuses_stops_the_protocol_before_any_new_trial(tmp_path: Path) -> None:
+    """A finished trial made under another config (here: its recorded validation size) is refused on resume; the search
+    must stop there, not let its sampler propose new trials in place of the refused one."""
+    out = tmp_path / "tune"
+    args = ["optimizer=sgd", *DIGITS, "budget=2", "seeds=1", "defaults_too=false", f"out={out}"]
+    assert run_tune(*args, cwd=tmp_path).returncode == 0
+    trials = sorted(p.parent for p in (out / "search" / "sgd").rglob("summary.json"))
+    changed = trials[0] / "summary.json"
+    recorded = json.loads(changed.read_text())
+    recorded["config"]["data.val_size"] += 1
+    changed.write_text(json.dumps(recorded))
+    kept = changed.read_bytes()
+
+    resumed = run_tune(*args, "resume=true", cwd=tmp_path)
+    assert resumed.returncode == 2, resumed.stderr[-3000:]
+    assert "holds a ok run with another config" in resumed.stderr and "The sweep stopped" in resumed.stderr
+    assert "the search of sgd stopped" in resumed.stderr and "Traceback" not in resumed.stderr
+    assert sorted(p.parent for p in (out / "search" / "sgd").rglob("summary.json")) == trials  # no new trial
+    assert changed.read_bytes() == kept
+
+
 def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "tune.json").write_text("{}")

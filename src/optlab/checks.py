@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 MIXED = ("16-mixed", "bf16-mixed", "16", "bf16")
+RESUME_REFUSED = ("skip", "stop")  # what a sweep does with a job resume=true refuses (conf/train.yaml)
 
 
 class ConfigError(ValueError):
@@ -22,6 +23,7 @@ class ConfigError(ValueError):
 
 def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool, overrides: list[str]) -> None:
     _check_whole_numbers(cfg)
+    _check_resume_refused(cfg)
     _check_positive(cfg)
     _check_learning_rates(cfg.optimizer, "optimizer")
     _check_optimizer_accepts_its_settings(cfg, optimizer_name, overrides)
@@ -82,6 +84,11 @@ def _check_optimizer_accepts_its_settings(cfg: DictConfig, optimizer_name: str, 
         raise ConfigError(
             f"optimizer={optimizer_name} ({cfg.optimizer._target_}) refuses its settings: {reason}{hint}"
         ) from error
+
+
+def _check_resume_refused(cfg: DictConfig) -> None:
+    if cfg.resume_refused not in RESUME_REFUSED:
+        raise ConfigError(f"resume_refused={cfg.resume_refused} must be one of {', '.join(RESUME_REFUSED)}")
 
 
 def _check_device(cfg: DictConfig) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import CompactHydraException
 
 from optlab.checks import ConfigError
 from optlab.run_identity import NOT_IDENTITY, override_pairs
@@ -28,6 +29,11 @@ EXTENSIBLE = "trainer.max_epochs"
 
 class ResumeError(ConfigError):
     """resume=true cannot continue this folder; the message says why and what to do."""
+
+
+class SweepStopped(CompactHydraException):
+    """A refused resume that stops its sweep (resume_refused=stop). Hydra prints a CompactHydraException as its
+    message alone, also when the exception comes back from a joblib worker, and the sweep exits non-zero."""
 
 
 def counts_for_resume(key: str) -> bool:

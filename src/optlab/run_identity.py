@@ -17,8 +17,8 @@ SEED_KEYS = ("seed",)
 # Keys that change where or how visibly a run goes, never its numbers (prefixes match their sub-keys). The
 # checkpoint folder follows the run folder: a sweep moved elsewhere still resumes. A setting copied into a callback
 # by interpolation is listed under both names (the resolved config holds both).
-NOT_IDENTITY = ("hydra", "resume", "torch_threads", "report", "test", "data.root", "data.download", "data.verify",
-                "trainer.enable_progress_bar", "trainer.enable_model_summary", "callbacks.progress_bar",
+NOT_IDENTITY = ("hydra", "resume", "resume_refused", "torch_threads", "report", "test", "data.root", "data.download",
+                "data.verify", "trainer.enable_progress_bar", "trainer.enable_model_summary", "callbacks.progress_bar",
                 "logger", "divergence.check_every_n_steps", "callbacks.divergence_guard.check_every_n_steps",
                 "callbacks.checkpoint.dirpath")
 SWEPT_KEYS_ENV = "OPTLAB_SWEPT_KEYS"  # set by the multirun callback for the jobs of its sweep

@@ -30,7 +30,7 @@ from optlab.console import tidy_console
 from optlab.dynamics import layer_drift, snapshot
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
-from optlab.resume import ResumeError, previous_run, usable_checkpoint
+from optlab.resume import ResumeError, SweepStopped, previous_run, usable_checkpoint
 from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary, Status
 
@@ -251,6 +251,8 @@ def run_job(cfg: DictConfig) -> RunSummary:
         return train(cfg)
     except ResumeError as error:  # the folder's files stay as they are: nothing is overwritten
         log.error("%s", error)
+        if cfg.resume_refused != "skip" and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise SweepStopped(f"optlab: {error}. The sweep stopped (resume_refused={cfg.resume_refused})") from None
         summary = start_summary(cfg)
         summary.status, summary.reason = Status.FAILED, str(error)
         return summary

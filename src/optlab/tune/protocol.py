@@ -85,9 +85,12 @@ def launcher_overrides(settings: TuneSettings) -> list[str]:
 
 
 def train(settings: TuneSettings, folder: Path, overrides: list[str], what: str) -> None:
-    """One `optlab.train -m` into `folder`; its own report is skipped (the protocol writes one at the end)."""
+    """One `optlab.train -m` into `folder`; its own report is skipped (the protocol writes one at the end). A job
+    whose finished run resume=true refuses (another config) stops it: a search would otherwise go on with new
+    trials in place of the refused ones, and a rerun folder keep another config's results."""
     command = [sys.executable, "-m", "optlab.train", "-m", *settings.train_overrides, *overrides,
-               *launcher_overrides(settings), f"hydra.sweep.dir={folder}", "report.enabled=false", "resume=true"]
+               *launcher_overrides(settings), f"hydra.sweep.dir={folder}", "report.enabled=false", "resume=true",
+               "resume_refused=stop"]
     log.info("%s: %s", what, " ".join(command[2:]))
     if subprocess.run(command).returncode != 0:
         raise TuneError(f"{what} stopped (its error is above); fix it, then continue with resume=true "
