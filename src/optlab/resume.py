@@ -20,7 +20,7 @@ import torch
 from hydra.errors import CompactHydraException
 
 from optlab.checks import ConfigError
-from optlab.run_identity import NOT_IDENTITY, override_pairs
+from optlab.run_identity import changes_numbers, override_pairs
 from optlab.summary import FINISHED, RunSummary, SummaryError
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,11 @@ class SweepStopped(CompactHydraException):
     message alone, also when the exception comes back from a joblib worker, and the sweep exits non-zero."""
 
 
-def counts_for_resume(key: str) -> bool:
-    """Keys that must match to continue a run: all but where and how visibly it runs (the seed counts)."""
-    return not any(key == k or key.startswith(k + ".") for k in NOT_IDENTITY)
-
-
 def config_differences(before: dict[str, Any], now: dict[str, Any], overridden: set[str] = frozenset()
                        ) -> dict[str, tuple[Any, Any]]:
-    """The keys whose values differ; a key only one side has counts when it is in `overridden`."""
-    keys = {k for k in (*before, *now) if counts_for_resume(k) and ((k in before and k in now) or k in overridden)}
+    """The keys that change the numbers (the seed too) whose values differ; a key only one side has counts when it
+    is in `overridden`."""
+    keys = {k for k in (*before, *now) if changes_numbers(k) and ((k in before and k in now) or k in overridden)}
     return {k: (before.get(k), now.get(k)) for k in sorted(keys) if before.get(k) != now.get(k)}
 
 

@@ -33,8 +33,14 @@ def override_pairs(overrides: Iterable[str]) -> dict[str, str]:
     return {_key(o): o.split("=", 1)[1] if "=" in o else "" for o in overrides}
 
 
+def changes_numbers(key: str) -> bool:
+    """Whether a config key can change what a run computes: all but NOT_IDENTITY (and their sub-keys)."""
+    return not any(key == k or key.startswith(k + ".") or key.startswith(k + "/") for k in NOT_IDENTITY)
+
+
 def is_identity(key: str) -> bool:
-    return not any(key == k or key.startswith(k + ".") or key.startswith(k + "/") for k in (*NOT_IDENTITY, *SEED_KEYS))
+    """Whether a key tells runs of a sweep apart: it changes the numbers and is not the seed."""
+    return changes_numbers(key) and key not in SEED_KEYS
 
 
 def swept_keys(overrides: Sequence[str], sweeper_params: Mapping[str, Any]) -> list[str]:
