@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,16 @@ def closure_step(optimizer: torch.optim.Optimizer, model: torch.nn.Module, image
         return loss
 
     optimizer.step(closure)
+
+
+def fake_cifar(root: Path, per_batch: int = 4) -> None:
+    """Random images in CIFAR-10's python layout (5 training batches and a test batch of `per_batch` each); its
+    MD5 sums are not the real ones, so it reads with verify=false."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {"data": rng.integers(0, 255, (per_batch, 3072), dtype=np.uint8),
+                 "labels": rng.integers(0, 10, per_batch).tolist()}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))

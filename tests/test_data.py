@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
-from helpers import fake_idx_folder
+from helpers import fake_cifar, fake_idx_folder
 
 from optlab.augment import random_crop_and_flip
 from optlab.data import ImageDataModule, ShardedBatches
@@ -182,16 +180,6 @@ def test_corrupt_gzip_is_reported_with_its_name(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-8])
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is not a readable gzip file"):
         IDXSource("mnist", str(tmp_path), download=False, verify=True).load()
-
-
-def fake_cifar(root: Path) -> None:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        entry = {"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, 4).tolist()}
-        (folder / name).write_bytes(pickle.dumps(entry))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
 
 
 def test_cifar_copy_fails_the_md5_check_unless_verify_is_off(tmp_path: Path) -> None:
