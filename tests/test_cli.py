@@ -109,11 +109,23 @@ def test_failed_job_does_not_stop_the_sweep_but_fails_the_multirun(tmp_path: Pat
     sweep = tmp_path / "sweep"
     result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=-1,0.01", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode != 0
-    assert "failed runs in this sweep" in result.stderr and "optimizer.lr=-1" in result.stderr
+    assert "this sweep did not end well" in result.stderr and "optimizer.lr=-1" in result.stderr
     assert sorted(s["status"] for s in summaries(sweep).values()) == ["failed", "ok"]
     failed = next(p for p in sweep.iterdir() if summaries(sweep).get(p.name, {}).get("status") == "failed")
     log_text = (failed / "train.log").read_text()
     assert "ConfigError" in log_text or "must be a positive" in log_text
+
+
+def test_a_report_that_cannot_be_written_fails_the_multirun_and_keeps_the_runs(tmp_path: Path) -> None:
+    """Hydra would turn the report's exception into a warning and exit 0: the multirun says what went wrong in
+    one line, how to rewrite the report, and exits non-zero; the runs are kept."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *FAST, "optimizer=sgd,adam", "report.reference=lion", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "report: ValueError: reference group 'lion' is not among the groups ['adam', 'sgd']" in result.stderr
+    assert f"python -m optlab.report {sweep} --out {sweep / 'report'}" in result.stderr
+    assert sorted(s["status"] for s in summaries(sweep).values()) == ["ok", "ok"]
 
 
 @pytest.mark.slow

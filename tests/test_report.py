@@ -183,6 +183,22 @@ def test_curves_come_from_tensorboard_events(runs_root: Path) -> None:
     assert run.curves["val_elapsed_s"].dropna().is_monotonic_increasing
 
 
+def test_final_validation_after_the_last_timed_one_has_a_time(tmp_path: Path) -> None:
+    """At val_check_interval=0.5 on 19 batches Lightning's last validation comes a batch before the end, and
+    optlab validates the final weights after fit: that validation takes the epoch's end as its time, so loss
+    against time draws every validation and time to target can be read from it."""
+    for seed in (1, 2):
+        run_job(tmp_path / "runs", f"{seed}", "optimizer=adam", f"seed={seed}", "trainer.val_check_interval=0.5")
+    runs = load_runs([tmp_path / "runs"])
+    for run in runs:
+        validations = run.curves.dropna(subset=["val_loss"])
+        assert validations.index[-1] == 3.0 and validations.index[-2] == pytest.approx(2 + 18 / 19, abs=1e-5)
+        assert validations["val_elapsed_s"].notna().all() and validations["val_elapsed_s"].is_monotonic_increasing
+        assert validations.loc[3.0, "val_elapsed_s"] == run.curves.loc[3.0, "elapsed_s"]
+    outputs = write_report([tmp_path / "runs"], tmp_path / "report", ReportOptions())
+    assert {f.name for f in outputs.figures} == FIGURES
+
+
 def test_command_line_prints_the_report_and_table(runs_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = subprocess.run([sys.executable, "-m", "optlab.report", str(runs_root), "--out", str(out)],

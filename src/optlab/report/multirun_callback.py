@@ -28,20 +28,30 @@ class ReportOnMultirunEnd(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         summaries = {folder: _read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
+        problems = [f"{folder.name}: {s}" if isinstance(s, str) else f"{folder.name}: {s.reason}"
+                    for folder, s in summaries.items()
+                    if isinstance(s, str) or s.status in (Status.FAILED, Status.RUNNING)]
         if config.report.enabled and summaries:
-            from optlab.report.write import ReportOptions, write_report
+            problems += _write_report(config, sweep_dir)
+        if problems:
+            sys.exit("optlab: this sweep did not end well:\n  " + "\n  ".join(problems))
 
-            group_by = list(config.report.group_by) if config.report.group_by else None
-            # target None: each run is measured against the target recorded in its summary (report.target_acc)
-            options = ReportOptions(None, group_by, config.report.sort_by,
-                                    reference=config.report.reference)
-            outputs = write_report([sweep_dir], sweep_dir / "report", options)
-            print(f"report: {outputs.markdown}")
-        failed = [f"{folder.name}: {s}" if isinstance(s, str) else f"{folder.name}: {s.reason}"
-                  for folder, s in summaries.items()
-                  if isinstance(s, str) or s.status in (Status.FAILED, Status.RUNNING)]
-        if failed:
-            sys.exit("optlab: failed runs in this sweep:\n  " + "\n  ".join(failed))
+
+def _write_report(config: DictConfig, sweep_dir: Path) -> list[str]:
+    """The sweep's report; what went wrong, if it could not be written. Hydra turns an exception raised in a
+    callback into a warning and exits 0, so a failure is returned here and ends the multirun non-zero."""
+    from optlab.report.write import ReportOptions, write_report
+
+    group_by = list(config.report.group_by) if config.report.group_by else None
+    # target None: each run is measured against the target recorded in its summary (report.target_acc)
+    options = ReportOptions(None, group_by, config.report.sort_by, reference=config.report.reference)
+    try:
+        outputs = write_report([sweep_dir], sweep_dir / "report", options)
+    except Exception as error:  # noqa: BLE001 - any cause; the runs are kept and the report can be rewritten
+        return [f"report: {type(error).__name__}: {error} (the runs are kept; after a fix: "
+                f"python -m optlab.report {sweep_dir} --out {sweep_dir / 'report'})"]
+    print(f"report: {outputs.markdown}")
+    return []
 
 
 def _read(folder: Path) -> RunSummary | str:

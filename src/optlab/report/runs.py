@@ -84,6 +84,16 @@ def read_curves(folder: Path, by_step: pd.DataFrame | None = None) -> pd.DataFra
     curves = pd.concat([f for f in frames if not f.empty], axis=0) if any(not f.empty for f in frames) else empty
     curves = curves.groupby(level=0).last().reindex(columns=COLUMNS).sort_index()
     curves.index.name = "epoch"
+    return _time_untimed_validations(curves)
+
+
+def _time_untimed_validations(curves: pd.DataFrame) -> pd.DataFrame:
+    """A validation without its own clock reading validated the weights of an epoch's end: the final validation
+    after fit (logged at the last step), and every validation of runs written before validations were timed. Its
+    numbers were known when that epoch ended, so it takes the epoch's `elapsed_s`; every validation then has a
+    time, and time to target and loss against time read one column."""
+    untimed = curves["val_elapsed_s"].isna() & curves["val_loss"].notna()
+    curves.loc[untimed, "val_elapsed_s"] = curves.loc[untimed, "elapsed_s"]
     return curves
 
 

@@ -67,10 +67,7 @@ def time_to_target(run: Run, target: float | None) -> tuple[float, float]:
     reached = run.curves[run.curves["val_acc"] >= target]
     if reached.empty:
         return math.inf, math.inf
-    seconds = reached["val_elapsed_s"].iloc[0]
-    if not math.isfinite(seconds):  # runs written before validations were timed: the epoch's end
-        seconds = reached["elapsed_s"].iloc[0]
-    return float(reached.index[0]), float(seconds)
+    return float(reached.index[0]), float(reached["val_elapsed_s"].iloc[0])
 
 
 def summarise(groups: dict[str, list[Run]], target: float | None, sort_by: str, reference: str | None) -> pd.DataFrame:
