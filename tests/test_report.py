@@ -199,6 +199,22 @@ def test_final_validation_after_the_last_timed_one_has_a_time(tmp_path: Path) ->
     assert {f.name for f in outputs.figures} == FIGURES
 
 
+def test_loss_against_time_pairs_loss_and_seconds_by_position(tmp_path: Path, monkeypatch) -> None:
+    """A run written before validations were timed has a mid-epoch validation with no time at all: loss against
+    time draws the validations that have both, each loss at its own second."""
+    from optlab.report import figures
+
+    frame = pd.DataFrame({"elapsed_s": [math.nan, 10.0], "val_loss": [2.0, 1.0], "val_elapsed_s": [math.nan, 10.0]},
+                         index=[0.5, 1.0]).reindex(columns=["train_loss", "elapsed_s", "val_loss", "val_acc",
+                                                            "val_elapsed_s"])
+    run = Run(Path("/runs/1"), fake_run("ok", [0.5]).summary, frame)
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
+    figures.loss_by_time({"adam": [run]}, {"adam": ("C0", "-")}, ["adam"], "old run", tmp_path / "t.png")
+    (line,) = drawn[0].axes[0].get_lines()
+    assert line.get_xdata().tolist() == [10.0] and line.get_ydata().tolist() == [1.0]
+
+
 def test_command_line_prints_the_report_and_table(runs_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = subprocess.run([sys.executable, "-m", "optlab.report", str(runs_root), "--out", str(out)],

@@ -140,19 +140,21 @@ def accuracy_by_epoch(groups, styles, order: list[str], band: str, title: str, p
 
 
 def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Path:
-    """Validation loss against wall-clock seconds since training started (mean over seeds of both)."""
+    """Validation loss against wall-clock seconds since training started (mean over seeds of both), at the
+    validations that have both: paired by position, never by order, so a validation without a time (in runs
+    written before validations were timed) is left out instead of shifting the others."""
     fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 4.2))
     means = []
     for rank, label in reversed(list(enumerate(order))):
-        loss = _stack(groups[label], "val_loss").mean(axis=1)
-        seconds = _stack(groups[label], "val_elapsed_s").mean(axis=1)
-        if loss.empty or seconds.empty:
+        points = pd.concat({"loss": _stack(groups[label], "val_loss").mean(axis=1),
+                            "seconds": _stack(groups[label], "val_elapsed_s").mean(axis=1)}, axis=1).dropna()
+        if points.empty:
             continue
         colour, style = styles[label] if rank < HIGHLIGHT else (GREY, "-")
-        ax.plot(seconds.values, loss.values, color=colour, linestyle=style, marker="o",
+        ax.plot(points["seconds"].values, points["loss"].values, color=colour, linestyle=style, marker="o",
                 markersize=2.5 if rank < HIGHLIGHT else 1.5,
                 label=label if rank < HIGHLIGHT else None, zorder=3 if rank < HIGHLIGHT else 2)
-        means.append(loss)
+        means.append(points["loss"])
     if _log_scale_helps(means):
         _use_log_scale(ax)
     ax.set_xlabel("seconds of training (validation included)")
