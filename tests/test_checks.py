@@ -26,6 +26,7 @@ from optlab.training_run import train
     (["data.train_size=10.5"], "data.train_size=10.5 must be a whole number or null"),
     (["data.batch_size=8.0"], "data.batch_size=8.0 must be a whole number"),
     (["seed=1.5"], "seed=1.5 must be a whole number"),
+    (["data.val_size=1.5"], "data.val_size=1.5 must be a whole number of images or a fraction between 0 and 1"),
     (["resume_refused=halt"], "resume_refused=halt must be one of skip, stop"),
 ])
 def test_bad_input_is_one_line_before_training(make_cfg, tmp_path: Path, overrides: list[str], message: str) -> None:

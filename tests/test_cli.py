@@ -22,7 +22,7 @@ NEEDS_NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU 
     (["optimizer=muon", "optimizer.other_optimizer.lr=0"], "optimizer.other_optimizer.lr=0 must be a positive"),
     (["data.batch_size=0"], "data.batch_size=0 must be a positive number"),
     (["data.train_size=100000"], "data.train_size=100000 must be between 1 and 96"),
-    (["data.val_size=128"], "data.val_size=128 must be between 1 and 127"),
+    (["data.val_size=128"], "data.val_size=128 must leave between 1 and 127 images for validation"),
     (["optimizer=lbfgs", "precision=bf16-mixed"], "Lightning's mixed precision does not support LBFGS"),
     (["precision=16-mixed"], "precision=16-mixed (fp16 autocast) is not supported on CPU"),
     pytest.param(["device=gpu"], "has no CUDA GPU; use device=cpu", marks=NEEDS_NO_GPU),

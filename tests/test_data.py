@@ -103,7 +103,7 @@ def test_validation_is_held_out_of_training_with_a_fixed_seed() -> None:
 
 @pytest.mark.parametrize("changes, message", [
     ({"train_size": 91}, "data.train_size=91 must be between 1 and 90"),
-    ({"val_size": 100}, "data.val_size=100 must be between 1 and 99"),
+    ({"val_size": 100}, "data.val_size=100 must leave between 1 and 99 images for validation"),
     ({"mean": [0.1, 0.2]}, "data.mean and data.std need 1 or 3 values"),
 ])
 def test_impossible_sizes_are_refused_with_the_key_to_change(changes: dict, message: str) -> None:

@@ -11,7 +11,7 @@ import math
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 MIXED = ("16-mixed", "bf16-mixed", "16", "bf16")
 RESUME_REFUSED = ("skip", "stop")  # what a sweep does with a job resume=true refuses (conf/train.yaml)
@@ -22,6 +22,7 @@ class ConfigError(ValueError):
 
 
 def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool, overrides: list[str]) -> None:
+    _check_required(cfg)
     _check_whole_numbers(cfg)
     _check_resume_refused(cfg)
     _check_positive(cfg)
@@ -33,6 +34,21 @@ def check_config(cfg: DictConfig, optimizer_name: str, multirun: bool, overrides
     _check_distributed(cfg, multirun)
 
 
+def _check_required(cfg: DictConfig) -> None:
+    """Keys a choice leaves to the user (`???`, e.g. data.root of data=image_folder) must be given."""
+    missing = [key for key in _missing_keys(OmegaConf.to_container(cfg, resolve=False), "") if key != "hydra"
+               and not key.startswith("hydra.")]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be given for this configuration, e.g. {missing[0]}=<value>")
+
+
+def _missing_keys(node: object, prefix: str) -> list[str]:
+    """Dotted keys whose value is `???` (read unresolved: an interpolation of a missing key would raise)."""
+    if isinstance(node, dict):
+        return [key for name, child in node.items() for key in _missing_keys(child, f"{prefix}{name}.")]
+    return [prefix[:-1]] if node == "???" else []
+
+
 def _is_whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -40,12 +56,15 @@ def _is_whole(value: object) -> bool:
 def _check_whole_numbers(cfg: DictConfig) -> None:
     """Counts must be integers: data.train_size=10.5 would otherwise fail deep inside indexing."""
     for node, key, optional in (("data", "batch_size", False), ("data", "eval_batch_size", False),
-                                ("data", "val_size", False), ("data", "train_size", True),
-                                ("trainer", "max_epochs", True), ("", "seed", False)):
+                                ("data", "train_size", True), ("trainer", "max_epochs", True), ("", "seed", False)):
         value = cfg[node][key] if node else cfg[key]
         if not (_is_whole(value) or (optional and value is None)):
             name = f"{node}.{key}" if node else key
             raise ConfigError(f"{name}={value} must be a whole number" + (" or null" if optional else ""))
+    val_size = cfg.data.val_size
+    if not (_is_whole(val_size) or (isinstance(val_size, float) and 0 < val_size < 1)):
+        raise ConfigError(f"data.val_size={val_size} must be a whole number of images or a fraction between 0 and 1 "
+                          "of the training images")
 
 
 def _check_positive(cfg: DictConfig) -> None:

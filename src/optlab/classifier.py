@@ -56,11 +56,15 @@ class SchedulerSpec:
 
 
 class Classifier(pl.LightningModule):
-    def __init__(self, model: nn.Module, optimizer: Callable[..., Optimizer], scheduler: SchedulerSpec) -> None:
+    def __init__(self, model: nn.Module, optimizer: Callable[..., Optimizer], scheduler: SchedulerSpec,
+                 parameters: list[nn.Parameter] | None = None) -> None:
+        """`parameters`: what the optimizer updates, in the order the model's layers run (optlab.model_contract);
+        None: model.parameters()."""
         super().__init__()
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
+        self.ordered_parameters = parameters
         self.best_val_acc = math.nan
         self.validated_step: int | None = None  # the optimizer step of the last validation (None: none yet)
         self.train_loss = EpochMean()  # kept here rather than by self.log each step: see _track_train_loss
@@ -73,6 +77,8 @@ class Classifier(pl.LightningModule):
         self.trained_weights: dict[torch.Tensor, torch.Tensor] = {}  # held while ASGD's averages are evaluated
         self.evaluation_mode_parts: list[Optimizer] = []  # schedule-free optimizers in eval() during evaluation
         self.create_graph = False  # backward keeps the gradient's graph (set with the optimizer)
+        self.class_counts: torch.Tensor | None = None  # per class, test images right and in all (2, classes)
+        self.test_class_accuracy: list[float] = []  # of the last test, per class (NaN: no test image of it)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Lightning sets _current_fx_name around every hook call, about 20 times per training step; a plain
@@ -149,12 +155,10 @@ class Classifier(pl.LightningModule):
             kwargs["create_graph"] = True
         super().backward(loss, *args, **kwargs)
 
-    def _loss_and_accuracy(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss_and_logits(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels)
-        accuracy = (logits.argmax(dim=1) == labels).float().mean()
-        return loss, accuracy
+        return F.cross_entropy(logits, labels), logits
 
     def on_validation_epoch_start(self) -> None:
         self._evaluate_averaged_weights()
@@ -174,9 +178,13 @@ class Classifier(pl.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._evaluate_averaged_weights()
+        self.class_counts = None
 
     def on_test_epoch_end(self) -> None:
         self._restore_trained_weights()
+        if self.class_counts is not None:
+            right, total = self.trainer.strategy.reduce(self.class_counts, reduce_op="sum").double()
+            self.test_class_accuracy = (right / total).tolist()  # 0 / 0: NaN, a class with no test image
 
     def _evaluate_averaged_weights(self) -> None:
         """Averaging optimizers (ASGD, schedule-free) are evaluated with their averaged weights, as their theory
@@ -195,17 +203,29 @@ class Classifier(pl.LightningModule):
         self._log_eval("val", batch)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._log_eval("test", batch)
+        logits = self._log_eval("test", batch)
+        self._count_per_class(logits, batch[1])
 
-    def _log_eval(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        loss, accuracy = self._loss_and_accuracy(batch)
+    def _count_per_class(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Right and total test images per class, summed on the device (the report's per-class accuracy)."""
+        right = labels[logits.argmax(dim=1) == labels]
+        counts = torch.stack([torch.bincount(right, minlength=logits.shape[1]),
+                              torch.bincount(labels, minlength=logits.shape[1])])
+        self.class_counts = counts if self.class_counts is None else self.class_counts + counts
+
+    def _log_eval(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Log the batch's loss and accuracy; return its logits."""
+        loss, logits = self._loss_and_logits(batch)
+        accuracy = (logits.argmax(dim=1) == batch[1]).float().mean()
         size = len(batch[1])
         # Epoch means weighted by batch size, averaged across DDP processes.
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        return logits
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(params=self.model.parameters())
+        parameters = self.ordered_parameters if self.ordered_parameters is not None else self.model.parameters()
+        optimizer = self.optimizer_factory(params=parameters)
         self.create_graph = needs_create_graph(optimizer)
         spec = self.scheduler
         if spec.lr_scheduler is None:

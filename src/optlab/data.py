@@ -17,9 +17,34 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from optlab.augment import random_crop_and_flip
 from optlab.seeding import epoch_seed
-from optlab.sources import DataError, Splits
+from optlab.sources import DataError
 
 log = logging.getLogger(__name__)
+
+
+def channel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of uint8 images (N, C, H, W), as fractions of 255.
+
+    In chunks of images, summed in float64: a float copy of all of SVHN's training images would take 2.8 GB.
+    """
+    channels = images.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64)
+    squares = torch.zeros(channels, dtype=torch.float64)
+    for part in images.split(chunk):
+        values = part.to(torch.float64).div_(255.0)
+        total += values.sum(dim=(0, 2, 3))
+        squares += values.square_().sum(dim=(0, 2, 3))
+    count = images.numel() // channels
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt()
+    if (std == 0).any():
+        raise DataError("every training image has the same value in a channel (its std is 0): normalising by it "
+                        "would divide by zero; set data.mean and data.std")
+    return mean.tolist(), std.tolist()
+
+
+def _rounded(values: Sequence[float]) -> list[float]:
+    return [round(v, 4) for v in values]
 
 
 class IndexedImages(Dataset):
@@ -107,15 +132,15 @@ class ImageDataModule(pl.LightningDataModule):
         batch_size: int,
         eval_batch_size: int,
         train_size: int | None,
-        val_size: int,
+        val_size: int | float,
         split_seed: int,
         shuffle_seed: int,
         augment: bool,
         crop_padding: int,
         hflip: bool,
         num_workers: int,
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | None,
+        std: Sequence[float] | None,
         resident: bool | str = "auto",
         drop_last: bool = False,
         root: str | None = None,
@@ -135,14 +160,15 @@ class ImageDataModule(pl.LightningDataModule):
         self.crop_padding = crop_padding
         self.hflip = hflip
         self.num_workers = num_workers
-        self.mean = list(mean)
-        self.std = list(std)
+        self.mean = None if mean is None else list(mean)
+        self.std = None if std is None else list(std)
         self.resident = resident
         self.drop_last = drop_last
         self.origin = f"{root} (download={download}, verify={verify})" if root is not None else "built in"
         self.parts: dict[str, IndexedImages] = {}
         self.augment_generator: tuple[int, torch.Generator] | None = None  # (epoch, generator)
         self.num_classes = 0
+        self.class_names: list[str] = []
         self.input_shape: tuple[int, int, int] = (0, 0, 0)
 
     def prepare_data(self) -> None:
@@ -160,22 +186,26 @@ class ImageDataModule(pl.LightningDataModule):
             "test": IndexedImages(splits.test_images, splits.test_labels),
         }
         self.num_classes = splits.num_classes
+        self.class_names = list(splits.class_names) or [str(label) for label in range(splits.num_classes)]
         self.input_shape = tuple(splits.train_images.shape[1:])
-        self._set_normalisation(splits)
+        self._set_normalisation()
         log.info(
             "data %s from %s: %d train, %d val (held out of train), %d test, shape %s",
             self.name, self.origin, len(train_idx), len(val_idx), len(splits.test_labels), self.input_shape,
         )
 
     def _split(self, available: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validation images are held out of the training set with a fixed seed: the same for every run."""
-        if not 0 < self.val_size < available:
+        """Validation images are held out of the training set with a fixed seed: the same for every run.
+        data.val_size is a number of images, or a fraction of the training images when below 1 (a user's folder
+        of unknown size)."""
+        val_size = round(self.val_size * available) if isinstance(self.val_size, float) else self.val_size
+        if not 0 < val_size < available:
             raise DataError(
-                f"data.val_size={self.val_size} must be between 1 and {available - 1}: "
+                f"data.val_size={self.val_size} must leave between 1 and {available - 1} images for validation: "
                 f"{self.name} has {available} training images"
             )
         order = torch.randperm(available, generator=torch.Generator().manual_seed(self.split_seed))
-        val_idx, train_idx = order[: self.val_size], order[self.val_size :]
+        val_idx, train_idx = order[:val_size], order[val_size:]
         if self.train_size is not None:
             if not 0 < self.train_size <= len(train_idx):
                 raise DataError(
@@ -186,8 +216,12 @@ class ImageDataModule(pl.LightningDataModule):
             train_idx = train_idx[: self.train_size]
         return train_idx, val_idx
 
-    def _set_normalisation(self, splits: Splits) -> None:
+    def _set_normalisation(self) -> None:
         channels = self.input_shape[0]
+        if self.mean is None or self.std is None:
+            self.mean, self.std = channel_statistics(self.parts["train"].images)
+            log.info("data %s: mean %s and std %s per channel, computed from the training split (data.mean and "
+                     "data.std set them instead)", self.name, _rounded(self.mean), _rounded(self.std))
         if len(self.mean) not in (1, channels) or len(self.std) != len(self.mean):
             raise DataError(
                 f"data.mean and data.std need 1 or {channels} values each for {self.name}, "

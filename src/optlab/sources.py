@@ -18,7 +18,7 @@ from urllib.error import URLError
 
 import numpy as np
 import torch
-from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
+from torchvision.datasets import CIFAR10, CIFAR100, EMNIST, KMNIST, MNIST, SVHN, FashionMNIST
 
 
 class DataError(RuntimeError):
@@ -34,12 +34,19 @@ class Splits:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     num_classes: int
+    class_names: tuple[str, ...] = ()  # label i is class_names[i]; empty: the labels' numbers are their names
+
+
+DIGIT_NAMES = tuple("0123456789")
 
 
 class CIFAR10Source:
     """CIFAR-10 through torchvision (download and MD5 check), or any copy in its batch-file layout."""
 
+    name = "CIFAR-10"
     folder = "cifar-10-batches-py"
+    dataset_class: type[CIFAR10] = CIFAR10
+    files = "data_batch_1..5, test_batch, batches.meta"
 
     def __init__(self, root: str, download: bool, verify: bool) -> None:
         self.root = Path(root).expanduser()
@@ -49,8 +56,8 @@ class CIFAR10Source:
     def prepare(self) -> None:
         """Download once (one process) when the files are missing."""
         if self.download and not (self.root / self.folder).is_dir():
-            with _download_errors("CIFAR-10", self.root, f"{self.folder}/"):
-                CIFAR10(str(self.root), train=True, download=True)
+            with _download_errors(self.name, self.root, f"{self.folder}/"):
+                self.dataset_class(str(self.root), train=True, download=True)
 
     def load(self) -> Splits:
         train, test = self._open(train=True), self._open(train=False)
@@ -60,34 +67,102 @@ class CIFAR10Source:
             test_images=_hwc_to_chw(test.data),
             test_labels=torch.as_tensor(test.targets, dtype=torch.long),
             num_classes=len(train.classes),
+            class_names=tuple(train.classes),
         )
 
     def _open(self, train: bool) -> CIFAR10:
         folder = self.root / self.folder
         if not folder.is_dir():
             raise DataError(
-                f"CIFAR-10 not found: no {folder}/ (data_batch_1..5, test_batch, batches.meta); "
+                f"{self.name} not found: no {folder}/ ({self.files}); "
                 f"set data.root to the folder that holds {self.folder}/, or data.download=true"
             )
-        dataset_class = CIFAR10 if self.verify else _UncheckedCIFAR10
+        dataset_class = self.dataset_class if self.verify else _unchecked_cifar(self.dataset_class)
         try:
             return dataset_class(str(self.root), train=train, download=False)
         except RuntimeError as error:  # torchvision: "Dataset not found or corrupted."
             raise DataError(
-                f"CIFAR-10 in {folder} failed torchvision's MD5 check ({error}); re-download it, or for a "
+                f"{self.name} in {folder} failed torchvision's MD5 check ({error}); re-download it, or for a "
                 "re-encoded copy (such as a JPEG copy) set data.verify=false"
             ) from error
-        except (pickle.UnpicklingError, EOFError, ValueError) as error:
-            raise DataError(f"CIFAR-10 in {folder} is truncated or corrupt ({error}); re-download it") from error
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError) as error:
+            raise DataError(f"{self.name} in {folder} is truncated or corrupt ({error}); re-download it") from error
 
 
-class _UncheckedCIFAR10(CIFAR10):
-    """CIFAR10 without the official MD5s (torchvision then only checks that each file exists):
-    for copies whose bytes differ from the official release."""
+class CIFAR100Source(CIFAR10Source):
+    """CIFAR-100 (its 100 fine labels) through torchvision, or any copy in its layout (cifar-100-python/)."""
 
-    train_list = [[name, None] for name, _ in CIFAR10.train_list]
-    test_list = [[name, None] for name, _ in CIFAR10.test_list]
-    meta = {**CIFAR10.meta, "md5": None}
+    name = "CIFAR-100"
+    folder = "cifar-100-python"
+    dataset_class = CIFAR100
+    files = "train, test, meta"
+
+
+def _unchecked_cifar(dataset_class: type[CIFAR10]) -> type[CIFAR10]:
+    """The torchvision class without the official MD5s (torchvision then only checks that each file exists): for
+    copies whose bytes differ from the official release."""
+    return type(f"Unchecked{dataset_class.__name__}", (dataset_class,), {
+        "train_list": [[name, None] for name, _ in dataset_class.train_list],
+        "test_list": [[name, None] for name, _ in dataset_class.test_list],
+        "meta": {**dataset_class.meta, "md5": None},
+    })
+
+
+class SVHNSource:
+    """SVHN (Street View House Numbers, cropped digits) from torchvision's files in data.root: train_32x32.mat and
+    test_32x32.mat (and extra_32x32.mat, 531,131 more training images, when include_extra). Label 0 is the digit 0
+    (the files say 10, torchvision maps it)."""
+
+    parts = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
+
+    def __init__(self, root: str, download: bool, verify: bool, include_extra: bool) -> None:
+        self.root = Path(root).expanduser()
+        self.download = download
+        self.verify = verify
+        self.include_extra = include_extra
+
+    @property
+    def needed(self) -> list[str]:
+        return ["train", "test", *(["extra"] if self.include_extra else [])]
+
+    def prepare(self) -> None:
+        """Download once (one process) the parts that are missing."""
+        for part in self.needed:
+            if self.download and not (self.root / self.parts[part]).is_file():
+                with _download_errors("SVHN", self.root, self.parts[part]):
+                    SVHN(str(self.root), split=part, download=True)
+
+    def load(self) -> Splits:
+        train = [self._open(part) for part in self.needed if part != "test"]
+        test = self._open("test")
+        return Splits(
+            train_images=torch.cat([torch.from_numpy(p.data) for p in train]),
+            train_labels=torch.cat([torch.from_numpy(p.labels) for p in train]),
+            test_images=torch.from_numpy(test.data),
+            test_labels=torch.from_numpy(test.labels),
+            num_classes=10,
+            class_names=DIGIT_NAMES,
+        )
+
+    def _open(self, part: str) -> SVHN:
+        path = self.root / self.parts[part]
+        if not path.is_file():
+            raise DataError(f"SVHN not found: no {path}; set data.root to the folder that holds "
+                            f"{', '.join(self.parts[p] for p in self.needed)}, or data.download=true")
+        dataset_class = SVHN if self.verify else _UncheckedSVHN
+        try:
+            return dataset_class(str(self.root), split=part, download=False)
+        except RuntimeError as error:  # torchvision: "Dataset not found or corrupted."
+            raise DataError(f"{path} failed torchvision's MD5 check ({error}); re-download it, or for a copy "
+                            "whose bytes differ from the official release set data.verify=false") from error
+        except (ValueError, OSError, KeyError, TypeError, IndexError) as error:  # scipy's MatReadError: ValueError
+            raise DataError(f"{path} is truncated or corrupt ({error}); re-download it") from error
+
+
+class _UncheckedSVHN(SVHN):
+    """SVHN without the official MD5s (torchvision then only checks that the file exists)."""
+
+    split_list = {part: [url, name, None] for part, (url, name, _) in SVHN.split_list.items()}
 
 
 class IDXSource:
@@ -97,7 +172,8 @@ class IDXSource:
     official .gz files works offline; otherwise torchvision downloads into its layout (with its checksums).
     """
 
-    datasets = {"mnist": MNIST, "fashion_mnist": FashionMNIST}
+    datasets = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
+    class_names = {"mnist": DIGIT_NAMES, "fashion_mnist": tuple(FashionMNIST.classes), "kmnist": tuple(KMNIST.classes)}
     files = {
         "train_images": "train-images-idx3-ubyte",
         "train_labels": "train-labels-idx1-ubyte",
@@ -109,6 +185,7 @@ class IDXSource:
         if dataset not in self.datasets:
             raise DataError(f"unknown IDX data set {dataset!r}; choose one of {sorted(self.datasets)}")
         self.dataset = dataset
+        self.names = self.class_names[dataset]
         self.root = Path(root).expanduser()
         self.download = download
         self.verify = verify
@@ -132,12 +209,14 @@ class IDXSource:
                 "set data.root to the folder that holds them, or data.download=true"
             )
         tensors = {key: read_idx(_existing(folder / name)) for key, name in self.files.items()}
+        names = self.names
         return Splits(
             train_images=tensors["train_images"].unsqueeze(1),
             train_labels=tensors["train_labels"].long(),
             test_images=tensors["test_images"].unsqueeze(1),
             test_labels=tensors["test_labels"].long(),
-            num_classes=10,
+            num_classes=len(names),
+            class_names=names,
         )
 
     def _find_folder(self) -> Path | None:
@@ -145,6 +224,52 @@ class IDXSource:
             if all(_existing(folder / name, required=False) for name in self.files.values()):
                 return folder
         return None
+
+
+class EMNISTSource(IDXSource):
+    """EMNIST (Cohen et al. 2017) from its IDX files, e.g. emnist-balanced-train-images-idx3-ubyte[.gz], in
+    torchvision's layout (<root>/EMNIST/raw/) or in <root>; torchvision downloads all splits at once (535 MB).
+
+    The files store each image transposed (the NIST convention); torchvision hands them over as stored, so every
+    letter lies on its side. Here they are turned upright. `letters` labels its 26 classes 1..26 in the files (no
+    class 0); here 0..25, so that the classifier has no class that never occurs.
+    """
+
+    splits = ("balanced", "letters", "digits", "byclass", "bymerge", "mnist")
+
+    def __init__(self, split: str, root: str, download: bool, verify: bool) -> None:
+        if split not in self.splits:
+            raise DataError(f"data.source.split={split} is not an EMNIST split; choose one of {', '.join(self.splits)}")
+        self.split = split
+        self.dataset = f"EMNIST {split}"
+        self.names = tuple(EMNIST.classes_split_dict[split])
+        self.root = Path(root).expanduser()
+        self.download = download
+        self.verify = verify
+        self.files = {key: f"emnist-{split}-{'train' if key.startswith('train') else 'test'}-"
+                           f"{'images-idx3' if key.endswith('images') else 'labels-idx1'}-ubyte"
+                      for key in IDXSource.files}
+
+    @property
+    def torchvision_folder(self) -> Path:
+        return self.root / "EMNIST" / "raw"
+
+    def prepare(self) -> None:
+        if self.download and self._find_folder() is None:
+            with _download_errors(self.dataset, self.root, "the four IDX files of the split"):
+                EMNIST(str(self.root), split=self.split, train=True, download=True)
+
+    def load(self) -> Splits:
+        splits = super().load()
+        offset = 1 if self.split == "letters" else 0  # torchvision's letters names start with "N/A" for label 0
+        return Splits(
+            train_images=splits.train_images.transpose(2, 3).contiguous(),
+            train_labels=splits.train_labels - offset,
+            test_images=splits.test_images.transpose(2, 3).contiguous(),
+            test_labels=splits.test_labels - offset,
+            num_classes=len(self.names) - offset,
+            class_names=self.names[offset:],
+        )
 
 
 @contextmanager
@@ -222,7 +347,8 @@ class DigitsSource:
         labels = torch.from_numpy(rows[:, -1])
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
         test, train = order[: self.test_size], order[self.test_size :]
-        return Splits(images[train], labels[train], images[test], labels[test], num_classes=10)
+        return Splits(images[train], labels[train], images[test], labels[test], num_classes=10,
+                      class_names=DIGIT_NAMES)
 
 
 class SyntheticSource:

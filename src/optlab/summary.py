@@ -56,6 +56,8 @@ class RunSummary:
     best_val_acc: float = math.nan
     test_loss: float = math.nan
     test_acc: float = math.nan
+    classes: list[str] = field(default_factory=list)  # label i is classes[i]: the data set's class names
+    test_acc_per_class: dict[str, float] = field(default_factory=dict)  # NaN for a class the test set lacks
     epoch_time_s: float = math.nan
     val_time_s: float = math.nan  # of which validation
     epoch_times_s: list[float] = field(default_factory=list)  # each epoch's (the benchmark takes their median)

@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from optlab import model_contract as contract
 from optlab.callbacks import Diverged, EpochTimer
 from optlab.checks import ConfigError, check_config
 from optlab.classifier import Classifier, SchedulerSpec
@@ -31,6 +32,7 @@ from optlab.dynamics import layer_drift, snapshot
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
 from optlab.resume import ResumeError, SweepStopped, previous_run, usable_checkpoint
+from optlab.run_identity import override_pairs
 from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary, Status
 
@@ -60,17 +62,18 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
 
 def start_summary(cfg: DictConfig) -> RunSummary:
     choices = chosen_options()
+    overrides = list(HydraConfig.get().overrides.task)
     return RunSummary(
         optimizer=choices["optimizer"],
         data=choices["data"],
-        model=choices["model"],
+        model=override_pairs(overrides).get("model._target_", choices["model"]),  # a user's model by its class
         scheduler=choices["scheduler"],
         precision=str(cfg.trainer.precision),
         seed=int(cfg.seed),
         lr=cfg.optimizer.get("lr"),
         target_acc=cfg.report.get("target_acc"),
         choices=choices,
-        overrides=list(HydraConfig.get().overrides.task),
+        overrides=overrides,
         config=flat_config(cfg),
         versions=package_versions(),
         device=device_name(str(cfg.trainer.accelerator)),
@@ -99,11 +102,13 @@ def train(cfg: DictConfig) -> RunSummary:
     datamodule.setup("fit")
 
     model = build_model(cfg, datamodule)
+    parameters = checked_parameters(cfg, datamodule, model)
     compile_model(model, cfg.compile)
     initial_weights = snapshot(model)  # the same for every optimizer of this seed, and again on resume
-    summary.params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    summary.params = sum(p.numel() for p in parameters)
+    summary.classes = list(datamodule.class_names)
     optimizer_factory = instantiate(cfg.optimizer)
-    probe = optimizer_factory(params=model.parameters())  # state is created lazily: this costs nothing
+    probe = optimizer_factory(params=parameters)  # state is created lazily: this costs nothing
     summary.param_assignment = parameter_assignment(probe, model)
     skip_reason = unsupported_reason(probe, model)
     if skip_reason:
@@ -111,7 +116,8 @@ def train(cfg: DictConfig) -> RunSummary:
         log.warning("skipped: %s", skip_reason)
         return _finish(summary, output_dir, is_global_zero=True)
 
-    module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")))
+    module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")),
+                        parameters)
     callbacks = build_callbacks(cfg, has_learning_rate=all("lr" in group for group in probe.param_groups))
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
@@ -146,6 +152,7 @@ def train(cfg: DictConfig) -> RunSummary:
     if summary.status == Status.OK and cfg.test:
         results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
         summary.test_loss, summary.test_acc = results["test/loss"], results["test/acc"]
+        summary.test_acc_per_class = dict(zip(summary.classes, module.test_class_accuracy, strict=True))
     _log_hparams(trainer, cfg, summary)
     return _finish(summary, output_dir, trainer.is_global_zero)
 
@@ -167,7 +174,15 @@ def validate_final_weights(trainer: pl.Trainer, module: Classifier, datamodule: 
 def build_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> torch.nn.Module:
     """The model's initial weights depend on the seed only: every optimizer of a seed starts from the same point."""
     torch.manual_seed(cfg.seed)
-    return instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    return contract.build_model(cfg.model, datamodule.input_shape, datamodule.num_classes)
+
+
+def checked_parameters(cfg: DictConfig, datamodule: pl.LightningDataModule,
+                       model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """What the optimizer updates, in the order the model's layers run, once its forward has been checked against
+    optlab's contract (optlab.model_contract)."""
+    return contract.ordered_parameters(model, datamodule.input_shape, datamodule.num_classes,
+                                       str(cfg.model.get("_target_")))
 
 
 def compile_model(model: torch.nn.Module, settings: DictConfig) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from optlab.report import figures
 from optlab.report.observations import write_observations
+from optlab.report.per_class import per_class_lines
 from optlab.report.runs import Run, load_runs
 from optlab.report.table import group_runs, summarise, time_to_target
 from optlab.summary import Status, write_atomic
@@ -62,7 +63,8 @@ def write_report(paths: list[Path], out: Path, options: ReportOptions) -> Report
     finished = any(r.summary.status == Status.OK for r in runs)
     drawn = _draw(groups, table, ranges, options, title, out) if finished else []
     csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
-    markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out))
+    sections = per_class_lines(groups, list(table["group"]))
+    markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out, sections))
     return ReportOutputs(markdown=markdown, table=csv, figures=drawn)
 
 
@@ -93,7 +95,9 @@ def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: st
     return [path for path in drawn if path is not None]
 
 
-def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], out: Path) -> str:
+def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], out: Path,
+                    sections: list[str] | None = None) -> str:
+    """The table, the observations, any further `sections` (markdown lines), then the figures."""
     targets = table["target_acc"].dropna()
     target = f"{targets.iloc[0]:.0%}" if len(targets) and targets.nunique() == 1 else "target"
     metric = table["compared_on"].iloc[0].replace("_", " ") if len(table) else "accuracy"
@@ -115,6 +119,7 @@ def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], 
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Observations", ""] + [f"- {line}" for line in write_observations(table, ranges)]
+    lines += sections or []
     if drawn:
         lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.relative_to(out)})" for p in drawn]
     return "\n".join(lines) + "\n"

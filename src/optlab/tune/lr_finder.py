@@ -41,7 +41,7 @@ def run_finder(settings: TuneSettings, optimizer: str, folder: Path) -> tuple[fl
     from lightning.pytorch.tuner import Tuner
 
     from optlab.classifier import Classifier, SchedulerSpec
-    from optlab.training_run import build_model
+    from optlab.training_run import build_model, checked_parameters
 
     overrides = [*settings.train_overrides, f"optimizer={optimizer}", f"seed={settings.search_seed}"]
     GlobalHydra.instance().clear()
@@ -51,8 +51,9 @@ def run_finder(settings: TuneSettings, optimizer: str, folder: Path) -> tuple[fl
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    module = Classifier(build_model(cfg, datamodule), instantiate(cfg.optimizer),
-                        SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")))
+    model = build_model(cfg, datamodule)
+    module = Classifier(model, instantiate(cfg.optimizer), SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")),
+                        checked_parameters(cfg, datamodule, model))
     trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=1, precision=cfg.trainer.precision,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=str(folder))
