@@ -124,7 +124,8 @@ def test_muon_split_and_layer_drift_on_a_users_model(user_folder: Path, monkeypa
 
 @pytest.mark.parametrize("overrides, message", [
     (["model._target_=no_such_module.Net"],
-     "model._target_=no_such_module.Net cannot be imported (Error loading 'no_such_module.Net'"),
+     "model._target_=no_such_module.Net cannot be imported (ModuleNotFoundError: No module named 'no_such_module'); "
+     "run from the folder that holds its module"),
     (["model._target_=user_models.NoShapeNet"],
      "model._target_=user_models.NoShapeNet failed when called with input_shape=(3, 32, 32), num_classes=10 and the "
      "other model.* keys (TypeError: NoShapeNet.__init__() got an unexpected keyword argument 'input_shape')"),

@@ -144,8 +144,8 @@ class ImageDataModule(pl.LightningDataModule):
         resident: bool | str = "auto",
         drop_last: bool = False,
         root: str | None = None,
-        download: bool = False,
-        verify: bool = True,
+        download: bool | None = None,
+        verify: bool | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -164,7 +164,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.std = None if std is None else list(std)
         self.resident = resident
         self.drop_last = drop_last
-        self.origin = f"{root} (download={download}, verify={verify})" if root is not None else "built in"
+        given = ", ".join(f"{k}={v}" for k, v in (("download", download), ("verify", verify)) if v is not None)
+        self.origin = "built in" if root is None else f"{root} ({given})" if given else str(root)
         self.parts: dict[str, IndexedImages] = {}
         self.augment_generator: tuple[int, torch.Generator] | None = None  # (epoch, generator)
         self.num_classes = 0

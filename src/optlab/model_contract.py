@@ -31,9 +31,11 @@ def build_model(model_cfg: DictConfig, input_shape: tuple[int, int, int], num_cl
     except InstantiationException as error:
         cause = error.__cause__ or error
         if "Error locating target" in str(error):
+            innermost = _innermost(cause)
             raise ConfigError(
-                f"model._target_={target} cannot be imported ({_first_line(cause)}); run from the folder that holds "
-                "its module (python -m optlab.train looks there) or add that folder to PYTHONPATH"
+                f"model._target_={target} cannot be imported ({type(innermost).__name__}: {_first_line(innermost)}); "
+                "run from the folder that holds its module (python -m optlab.train looks there) or add that folder "
+                "to PYTHONPATH"
             ) from error
         raise ConfigError(
             f"model._target_={target} failed when called with input_shape={tuple(input_shape)}, num_classes="
@@ -91,6 +93,13 @@ def ordered_parameters(model: nn.Module, input_shape: tuple[int, int, int], num_
                 seen.add(id(param))
                 parameters.append(param)
     return parameters
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The exception at the bottom of a chain: Hydra's "Error loading 'x.Y'" wraps the ImportError that says why."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def _first_line(error: BaseException) -> str:
