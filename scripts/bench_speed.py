@@ -5,6 +5,11 @@ measured side by side in one run. Prints a table and the ratios of the speed iss
     python scripts/bench_speed.py --root data --verify false              # CIFAR-10 (JPEG copy: --verify false)
     python scripts/bench_speed.py --only cifar --batch-sizes 128          # one part only
     python scripts/bench_speed.py --device cuda --root data --verify false  # the GPU targets (issue 15)
+    python scripts/bench_speed.py --against HEAD --root data --verify false   # this working tree against a commit
+
+--against REF times optlab as of REF and as this working tree is, the same runs in turns, each tree installed
+(not editable) into a folder of its own, so that neither borrows the other's code or configs. Run it before
+committing any change to the training step: a ratio above --against-tolerance fails the check.
 
 Epoch times are taken inside the runs: each loop clocks its own epochs (after the device has finished them) and
 the figure is the median of the epochs after the first (--epochs, default 4), so start-up, first-step compilation
@@ -184,9 +189,9 @@ def pil_loop_epoch(root: str, verify: bool, batch: int, val_size: int) -> float:
     from torch.utils.data import DataLoader, Subset
     from torchvision.datasets import CIFAR10
 
-    from optlab.sources import _UncheckedCIFAR10
+    from optlab.sources import _unchecked_cifar
 
-    dataset_class = CIFAR10 if verify else _UncheckedCIFAR10
+    dataset_class = CIFAR10 if verify else _unchecked_cifar(CIFAR10)
     transform = T.Compose([T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
     dataset = dataset_class(root, train=True, transform=transform)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(42))
@@ -216,18 +221,20 @@ class Run(NamedTuple):
     folder: Path
 
 
-def python_path() -> str:
-    """This checkout's src and scripts first, then whatever the caller had on PYTHONPATH (kept, not replaced)."""
-    return os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT / "scripts"), os.environ.get("PYTHONPATH")) if p)
+def python_path(site: Path | None = None) -> str:
+    """`site` (an installed optlab) or this checkout's src, then scripts, then whatever the caller had on
+    PYTHONPATH (kept, not replaced)."""
+    first = str(site or ROOT / "src")
+    return os.pathsep.join(p for p in (first, str(ROOT / "scripts"), os.environ.get("PYTHONPATH")) if p)
 
 
-def optlab_run(overrides: list[str]) -> Run:
-    """Wall time and run folder of `python -m optlab.train OVERRIDES`."""
+def optlab_run(overrides: list[str], site: Path | None = None) -> Run:
+    """Wall time and run folder of `python -m optlab.train OVERRIDES`, with optlab from `site` if given."""
     run_dir = Path(tempfile.mkdtemp(prefix="optlab-bench-"))
     command = [sys.executable, "-m", "optlab.train", *overrides, f"hydra.run.dir={run_dir}"]
     start = time.perf_counter()
     result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": python_path()})
+                            env={**os.environ, "PYTHONPATH": python_path(site)})
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"bench: optlab failed ({' '.join(overrides)}):\n{result.stderr[-3000:]}")
@@ -240,6 +247,18 @@ def optlab_epochs(overrides: list[str], epochs: int) -> tuple[float, float]:
     run = optlab_run([*overrides, f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false"])
     summary = json.loads((run.folder / "summary.json").read_text())
     return steady(summary["epoch_times_s"]), summary["val_time_s"] / summary["epoch_time_s"]
+
+
+def run_epoch_times(folder: Path) -> list[float]:
+    """Each epoch's seconds as the run's EpochTimer took them: summary.json's list, or (runs of code older than that
+    list) the `time/epoch_s` values of its TensorBoard events."""
+    listed = json.loads((folder / "summary.json").read_text()).get("epoch_times_s")
+    if listed:
+        return listed
+    from tbparse import SummaryReader
+
+    scalars = SummaryReader(str(folder)).scalars
+    return scalars[scalars["tag"] == "time/epoch_s"].sort_values("step")["value"].tolist()
 
 
 def paired(
@@ -440,8 +459,50 @@ def bench_zoo(args: argparse.Namespace) -> None:
     check("CIFAR-10 zoo wall time (s)", run.seconds, 300.0)
 
 
+def installed_tree(source: Path, target: Path) -> Path:
+    """optlab from `source` (a checkout) installed into `target`, as a wheel would lay it out (configs inside)."""
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                             "--target", str(target), str(source)], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"bench: could not install optlab from {source}:\n{result.stderr[-2000:]}")
+    return target
+
+
+def bench_against(args: argparse.Namespace) -> None:
+    """optlab as of --against REF against this working tree: CIFAR-10 epochs, the same overrides, in turns."""
+    work = Path(tempfile.mkdtemp(prefix="optlab-against-"))
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against], capture_output=True,
+                            text=True)
+    if commit.returncode != 0:
+        sys.exit(f"bench: --against {args.against} is not a commit of {ROOT}")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit.stdout.strip()], capture_output=True,
+                             check=True)
+    (work / "ref").mkdir()
+    subprocess.run(["tar", "-x", "-C", str(work / "ref")], input=archive.stdout, check=True)
+    # Inside the archive: code older than pkg://optlab.conf (before ac8745e) finds its configs at
+    # ../../conf from its train.py, which from ref/site/optlab/ is the archive's own conf/.
+    sites = {"ref": installed_tree(work / "ref", work / "ref" / "site"),
+             "tree": installed_tree(ROOT, work / "tree-site")}
+    print(f"this working tree against {args.against} ({commit.stdout.strip()}): CIFAR-10, course CNN, SGD momentum, "
+          f"{args.repeats} rounds in turns, median of epochs 2-{args.epochs}", flush=True)
+
+    def epochs(batch: int, which: str) -> float:
+        overrides = [*cifar_data(args), "optimizer=momentum", "model=cifar_net", f"data.batch_size={batch}",
+                     f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false"]
+        return steady(run_epoch_times(optlab_run(overrides, sites[which]).folder))
+
+    print("\n  | batch | " + args.against + " | working tree | tree / ref (rounds) |\n  |---|---|---|---|")
+    for batch in args.batch_sizes:
+        rounds = [(epochs(batch, "ref"), epochs(batch, "tree")) for _ in range(args.repeats)]
+        ratio = statistics.median(tree / ref for ref, tree in rounds)
+        print(f"  | {batch} | {statistics.median(r for r, _ in rounds):.3f} s | "
+              f"{statistics.median(t for _, t in rounds):.3f} s | {ratio:.3f} "
+              f"({', '.join(f'{t / r:.3f}' for r, t in rounds)}) |", flush=True)
+        check(f"working tree / {args.against}, batch {batch}", ratio, args.against_tolerance)
+
+
 PARTS = {"cifar": bench_cifar, "fashion": bench_fashion, "startup": bench_startup, "sweep": bench_sweep,
-         "compile": bench_compile, "zoo": bench_zoo}
+         "compile": bench_compile, "zoo": bench_zoo, "against": bench_against}
 # What runs without --only: the zoo takes hours on a CPU; compile has no target there.
 DEFAULT_PARTS = {"cpu": ["cifar", "fashion", "startup", "sweep"], "cuda": ["cifar", "compile", "sweep", "zoo"]}
 # Per device: batch sizes, parallel jobs x threads, and epochs of the sweep part (issue 6 on CPU, 15 on GPU).
@@ -475,6 +536,9 @@ def main() -> int:
     parser.add_argument("--compile-modes", nargs="+", default=["default", "reduce-overhead"])
     parser.add_argument("--repeats", type=int, default=3, help="rounds per ratio (their median is checked)")
     parser.add_argument("--only", nargs="+", choices=sorted(PARTS), help="parts to run (default: the device's)")
+    parser.add_argument("--against", metavar="REF", help="only: this working tree against the commit REF, in turns")
+    parser.add_argument("--against-tolerance", type=float, default=1.05,
+                        help="largest working tree / REF epoch ratio that counts as not slower")
     args = parser.parse_args()
     args.verify = args.verify == "true"
     for key, value in DEVICE_DEFAULTS[args.device].items():
@@ -489,7 +553,7 @@ def main() -> int:
     device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"{os.cpu_count()} CPU cores"
     print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads, {device}",
           flush=True)
-    for part in args.only or DEFAULT_PARTS[args.device]:
+    for part in ["against"] if args.against else args.only or DEFAULT_PARTS[args.device]:
         PARTS[part](args)
     missed = [what for what, _, _, met in results if not met]
     missed_list = f"; missed: {', '.join(missed)}" if missed else ""

@@ -28,3 +28,23 @@ def test_the_speed_benchmark_runs_its_loops_side_by_side_and_prints_the_table(tm
     assert re.search(r"basic [\d.]+ s, joblib [\d.]+ s; largest val_loss difference", out), out
     assert "same results, joblib vs basic, batch 100" in out
     assert re.search(r"\d+ of \d+ targets met", out), out
+
+
+@pytest.mark.slow
+def test_against_a_commit_runs_both_trees_in_turns_and_prints_the_ratio(tmp_path: Path) -> None:
+    """--against HEAD: the commit and the working tree, each installed into a folder of its own, in turns."""
+    fake_cifar(tmp_path, per_batch=1100)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_speed.py"), "--against", "HEAD", "--root", str(tmp_path),
+         "--verify", "false", "--batch-sizes", "100", "--epochs", "2", "--repeats", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    assert re.search(r"\| 100 \| [\d.]+ s \| [\d.]+ s \| [\d.]+ \([\d.]+\) \|", result.stdout), result.stdout
+    assert "working tree / HEAD, batch 100" in result.stdout
+
+
+def test_against_an_unknown_commit_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_speed.py"), "--against", "no-such-ref"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"bench: --against no-such-ref is not a commit of {ROOT}"

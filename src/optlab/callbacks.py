@@ -127,6 +127,14 @@ class FirstBadLoss:
         self.step = torch.where(earlier, bad_step, self.step)
         self.loss = torch.where(earlier, loss.detach(), self.loss)
 
+    def check_now(self, loss: torch.Tensor, step: int) -> tuple[int, float] | None:
+        """(step, loss) if this step's loss is out of bounds, else None: the record and its read in one, for a
+        caller that reads every step anyway (on a CPU one host read is cheaper than record()'s tensor ops). The
+        same rule as record(), on the host."""
+        value = float(loss)
+        in_bounds = math.isfinite(value) if self.max_loss is None else value <= self.max_loss
+        return None if in_bounds else (step, value)
+
     def read(self) -> tuple[int, float] | None:
         """(step, loss) of the first bad step recorded so far, or None."""
         if self.step is None:
@@ -140,7 +148,8 @@ class DivergenceGuard(pl.Callback):
 
     Every step's loss is recorded on its device (FirstBadLoss); the host reads the record every
     check_every_n_steps and at the last batch of every epoch, so a GPU does not wait for the host on other steps
-    (null: every step on a CPU, where reading costs nothing, every GPU_CHECK_EVERY steps on an accelerator). The
+    (null: every step on a CPU, where reading costs nothing, every GPU_CHECK_EVERY steps on an accelerator). Read
+    every step, the record is skipped: the step's loss is read directly (check_now). The
     decision is agreed across DDP processes: one process out of bounds stops them all. The loss checked is the
     step's first evaluation (Classifier.step_loss), not the last: L-BFGS's line search probes points it then
     rejects, and a huge probe is not a diverged run.
@@ -164,11 +173,14 @@ class DivergenceGuard(pl.Callback):
     ) -> None:
         if pl_module.step_loss is None:
             return
-        self.first_bad.record(pl_module.step_loss, trainer.global_step)
-        last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
-        if trainer.global_step % self.every and not last_of_epoch:
-            return
-        found = self.first_bad.read()
+        if self.every == 1:
+            found = self.first_bad.check_now(pl_module.step_loss, trainer.global_step)
+        else:
+            self.first_bad.record(pl_module.step_loss, trainer.global_step)
+            last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
+            if trainer.global_step % self.every and not last_of_epoch:
+                return
+            found = self.first_bad.read()
         # Every process decides together (as EarlyStopping does): under DDP a process that stopped alone would
         # leave the others waiting on a collective (a closed socket on gloo, a hang on NCCL).
         if trainer.strategy.reduce_boolean_decision(found is not None, all=False):
