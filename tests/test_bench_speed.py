@@ -48,3 +48,27 @@ def test_against_an_unknown_commit_is_one_line(tmp_path: Path) -> None:
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"bench: --against no-such-ref is not a commit of {ROOT}"
+
+
+def test_step_profile_parts_counts_each_sample_under_its_innermost_part(tmp_path: Path) -> None:
+    """scripts/step_profile_parts.py on a py-spy raw profile written by hand: the model's forward inside Lightning's
+    closure is the forward, not the optimizer step around it; samples outside training batches are left out."""
+    batch = "main (optlab/train.py:60);_TrainingEpochLoop.advance (lightning/pytorch/loops/training_epoch_loop.py:1)"
+    step = f"{batch};SGD.step (torch/optim/sgd.py:1);closure (lightning/pytorch/loops/optimization/automatic.py:1)"
+    profile = tmp_path / "profile.txt"
+    profile.write_text("\n".join([
+        f"{step};Classifier.training_step (optlab/classifier.py:1);CifarNet.forward (optlab/models.py:33);"
+        "Conv2d.forward (torch/nn/modules/conv.py:1) 6",
+        f"{step};Tensor.backward (torch/_tensor.py:1);_engine_run_backward (torch/autograd/graph.py:1) 3",
+        f"{batch};SGD.step (torch/optim/sgd.py:1);_single_tensor_sgd (torch/optim/sgd.py:1) 2",
+        f"{batch};DivergenceGuard.on_train_batch_end (optlab/callbacks.py:1) 1",
+        f"{batch};_call_callback_hooks (lightning/pytorch/trainer/call.py:1) 4",
+        "main (optlab/train.py:60);import_module (importlib/__init__.py:1) 50",
+    ]) + "\n")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "step_profile_parts.py"), f"run={profile}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = dict(re.findall(r"^\| (.+?) \| ([\d.]+)% \|$", result.stdout, re.MULTILINE))
+    assert rows == {"model: forward": "37.5", "Lightning: loop, hook dispatch, closure, wrappers": "25.0",
+                    "model: backward": "18.8", "model: SGD update": "12.5", "optlab's callbacks": "6.2"}
+    assert "samples in training batches: run 16" in result.stdout
