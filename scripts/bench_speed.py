@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -468,6 +469,18 @@ def installed_tree(source: Path, target: Path) -> Path:
     return target
 
 
+def working_tree_copy(target: Path) -> Path:
+    """The files git would see in this checkout (tracked, and untracked but not ignored), copied to `target`: an
+    install builds there, leaving no build/ or egg-info in the checkout."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():  # a file deleted in the working tree is still listed by --cached
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
 def bench_against(args: argparse.Namespace) -> None:
     """optlab as of --against REF against this working tree: CIFAR-10 epochs, the same overrides, in turns."""
     work = Path(tempfile.mkdtemp(prefix="optlab-against-"))
@@ -482,7 +495,7 @@ def bench_against(args: argparse.Namespace) -> None:
     # Inside the archive: code older than pkg://optlab.conf (before ac8745e) finds its configs at
     # ../../conf from its train.py, which from ref/site/optlab/ is the archive's own conf/.
     sites = {"ref": installed_tree(work / "ref", work / "ref" / "site"),
-             "tree": installed_tree(ROOT, work / "tree-site")}
+             "tree": installed_tree(working_tree_copy(work / "tree"), work / "tree-site")}
     print(f"this working tree against {args.against} ({commit.stdout.strip()}): CIFAR-10, course CNN, SGD momentum, "
           f"{args.repeats} rounds in turns, median of epochs 2-{args.epochs}", flush=True)
 
