@@ -182,3 +182,10 @@ def test_image_folder_trains_better_than_chance(tmp_path: Path, monkeypatch: pyt
     assert summary["test_acc"] > 0.8  # chance: 1/3
     assert summary["classes"] == ["checker", "horizontal", "vertical"]
     assert set(summary["test_acc_per_class"]) == {"checker", "horizontal", "vertical"}
+
+
+def test_a_test_fraction_out_of_range_is_refused_before_any_image_is_decoded(tmp_path: Path, monkeypatch) -> None:
+    make_image_folder(tmp_path / "images", per_class=3)
+    monkeypatch.setattr("optlab.image_folder.decode_all", lambda *args: pytest.fail("decoded before the check"))
+    with pytest.raises(DataError, match=r"data.source.test_fraction=1.5 must be between 0 and 1"):
+        source(tmp_path / "images", test_fraction=1.5).load()

@@ -67,12 +67,15 @@ class ImageFolderSource:
 
     def load(self) -> Splits:
         parts, class_names = self._find_images()
+        if "all" in parts and not 0 < self.test_fraction < 1:  # before anything is decoded
+            raise DataError(f"data.source.test_fraction={self.test_fraction} must be between 0 and 1 (a single "
+                            "folder is split into train and test)")
         headers = {part: [read_header(path, label) for path, label in files] for part, files in parts.items()}
         every = [image for images in headers.values() for image in images]
         size = self._size(every)
         channels = self._channels(every)
         self._check_memory(len(every), channels, size)
-        _log_conversions(every, size, channels)
+        _log_conversions(every, channels)
         tensors = {part: (decode_all(images, size, channels), torch.tensor([i.label for i in images]))
                    for part, images in headers.items()}
         if "test" not in tensors:
@@ -144,9 +147,6 @@ class ImageFolderSource:
 
     def _split_train_test(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, tuple]:
         """Each class's images shuffled with the split seed, the first test_fraction of them to test."""
-        if not 0 < self.test_fraction < 1:
-            raise DataError(f"data.source.test_fraction={self.test_fraction} must be between 0 and 1 (a single "
-                            "folder is split into train and test)")
         generator = torch.Generator().manual_seed(self.split_seed)
         test = []
         for label in labels.unique().tolist():
@@ -185,7 +185,8 @@ def class_folders(folder: Path) -> dict[str, list[Path]]:
 
 
 def labelled(folders: dict[str, list[Path]], names: list[str]) -> list[tuple[Path, int]]:
-    return [(path, names.index(name)) for name, paths in sorted(folders.items()) for path in paths]
+    label = {name: index for index, name in enumerate(names)}
+    return [(path, label[name]) for name, paths in sorted(folders.items()) for path in paths]
 
 
 def read_header(path: Path, label: int) -> ImageFile:
@@ -234,7 +235,7 @@ def to_mode(image: Image.Image, mode: str, path: Path) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
-def _log_conversions(images: list[ImageFile], size: tuple[int, int], channels: int) -> None:
+def _log_conversions(images: list[ImageFile], channels: int) -> None:
     converted = Counter(_describe_mode(image) for image in images
                         if image.mode != AS_IS[channels] or image.transparent)
     if converted:

@@ -209,14 +209,13 @@ class IDXSource:
                 "set data.root to the folder that holds them, or data.download=true"
             )
         tensors = {key: read_idx(_existing(folder / name)) for key, name in self.files.items()}
-        names = self.names
         return Splits(
             train_images=tensors["train_images"].unsqueeze(1),
             train_labels=tensors["train_labels"].long(),
             test_images=tensors["test_images"].unsqueeze(1),
             test_labels=tensors["test_labels"].long(),
-            num_classes=len(names),
-            class_names=names,
+            num_classes=len(self.names),
+            class_names=self.names,
         )
 
     def _find_folder(self) -> Path | None:
