@@ -216,6 +216,43 @@ def test_console_prints_each_event_once_and_no_advertisement(tmp_path: Path) -> 
     assert "GPU available" in (tmp_path / "run" / "train.log").read_text()  # still in the job's log file
 
 
+def test_a_multirun_console_shows_a_line_per_run_and_a_counter(tmp_path: Path) -> None:
+    """No Lightning model summary, progress bar or launcher line per job on the console: a header, one counted
+    line per run with its outcome, the report. The summary stays in each run's train.log; a warning still shows."""
+    sweep = tmp_path / "s"
+    result = run_cli("-m", *FAST, "trainer.enable_progress_bar=${optlab_single_run:}",  # the default, not tiny's
+                     "trainer.enable_model_summary=true",
+                     "optimizer=glob([sgd,adam,sparseadam])", "seed=1,2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.strip() and "[WARNING]" not in line]
+    assert lines[0] == f"sweep: 6 runs into {sweep}" and lines[-1] == f"report: {sweep / 'report' / 'summary.md'}"
+    runs = lines[1:-1]
+    assert len(runs) == 6 and [line.split("]")[0] for line in runs] == [f"[{k}/6" for k in range(1, 7)]
+    assert all(line.split("/6] ")[1].split(":")[0] in {f"{o}_seed{s}" for o in ("sgd", "adam", "sparseadam")
+                                                        for s in (1, 2)} for line in runs)
+    assert sum(": ok, val " in line for line in runs) == 4 and sum(": skipped, " in line for line in runs) == 2
+    assert "left" in runs[0] and "left" not in runs[-1]
+    assert "[WARNING] - skipped: SparseAdam" in result.stdout  # warnings still on the console
+    assert "UserWarning" not in result.stderr
+    assert "Trainable params" not in result.stdout + result.stderr and "Epoch 0" not in result.stderr
+    assert "Trainable params" in (sweep / "0_adam_seed1" / "train.log").read_text()
+
+
+def test_progress_line_and_estimate() -> None:
+    from optlab.summary import RunSummary, Status
+    from optlab.sweep_progress import progress_line
+
+    base = {"data": "digits", "model": "cifar_net", "scheduler": "none", "precision": "32-true", "lr": 0.001}
+    summary = RunSummary(optimizer="adam", seed=2, status=Status.OK, val_acc=0.973, train_time_s=4.14, **base)
+    assert progress_line(summary, "adam_seed2", 12, 10, 36, 100.0) == \
+        "[12/36] adam_seed2: ok, val 97.30%, 4.1 s; about 4 min left"  # 10 s per run since the start, 24 left
+    failed = RunSummary(optimizer="sgd", seed=1, status=Status.FAILED, reason="ConfigError: lr must be positive",
+                        **base)
+    assert progress_line(failed, "sgd_seed1", 36, 30, 36, 100.0) == \
+        "[36/36] sgd_seed1: failed, ConfigError: lr must be positive"
+    assert progress_line(summary, "adam_seed2", 3, 0, None, 5.0) == "[3] adam_seed2: ok, val 97.30%, 4.1 s"
+
+
 def test_mlflow_logger_records_every_run_of_a_sweep(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 

@@ -24,8 +24,8 @@ from optlab.summary import RunSummary
 from optlab.training_run import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FIGURES = {"ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png", "layer_drift.png",
-           "dynamics.png"}
+FIGURES = {"comparison.png", "ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png",
+           "layer_drift.png", "dynamics.png"}
 
 
 def run_job(root: Path, folder: str, *overrides: str) -> None:
@@ -196,7 +196,7 @@ def test_final_validation_after_the_last_timed_one_has_a_time(tmp_path: Path) ->
         assert validations["val_elapsed_s"].notna().all() and validations["val_elapsed_s"].is_monotonic_increasing
         assert validations.loc[3.0, "val_elapsed_s"] == run.curves.loc[3.0, "elapsed_s"]
     outputs = write_report([tmp_path / "runs"], tmp_path / "report", ReportOptions())
-    assert {f.name for f in outputs.figures} == FIGURES
+    assert {f.name for f in outputs.figures} == FIGURES - {"comparison.png"}  # one group: nothing to compare
 
 
 def test_loss_against_time_pairs_loss_and_seconds_by_position(tmp_path: Path, monkeypatch) -> None:
@@ -209,7 +209,7 @@ def test_loss_against_time_pairs_loss_and_seconds_by_position(tmp_path: Path, mo
                                                             "val_elapsed_s"])
     run = Run(Path("/runs/1"), fake_run("ok", [0.5]).summary, frame)
     drawn = []
-    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
+    monkeypatch.setattr(figures, "save", lambda fig, path: drawn.append(fig) or path)
     figures.loss_by_time({"adam": [run]}, {"adam": ("C0", "-")}, ["adam"], "old run", tmp_path / "t.png")
     (line,) = drawn[0].axes[0].get_lines()
     assert line.get_xdata().tolist() == [10.0] and line.get_ydata().tolist() == [1.0]
@@ -243,7 +243,7 @@ def test_holm_matches_a_worked_example() -> None:
 
 
 def test_mean_ci_and_paired_comparison() -> None:
-    interval = mean_ci([1.0, 2.0, 3.0])
+    interval = mean_ci([1.0, 2.0, 3.0], within=(-math.inf, math.inf))
     assert interval.mean == 2.0 and interval.half_width == pytest.approx(stats.t.ppf(0.975, 2) * 1 / math.sqrt(3))
     assert math.isnan(mean_ci([1.0]).low)
     # Seeds differ a lot, the pairs barely: paired, the 0.1 shift is clear.
@@ -251,6 +251,20 @@ def test_mean_ci_and_paired_comparison() -> None:
     comparison = paired_comparison(group, reference)
     assert comparison.difference.mean == pytest.approx(0.1033, abs=1e-3) and comparison.p_value < 0.01
     assert stats.ttest_ind(list(group.values()), list(reference.values())).pvalue > 0.3
+
+
+def test_intervals_stay_inside_what_an_accuracy_can_take() -> None:
+    """A group that diverged on one seed of three: the t-interval (-41% to +167%) is cut to [0, 100%]; a difference
+    from a reference at 90% to [-90%, +10%]; with two seeds no interval at all (the t quantile is 12.7)."""
+    spread = mean_ci([0.1, 0.95, 0.97])
+    assert spread.low == 0.0 and spread.high == 1.0 and spread.mean == pytest.approx(0.6733, abs=1e-4)
+    tight = mean_ci([0.90, 0.91, 0.92])
+    assert 0.88 < tight.low < 0.90 and 0.92 < tight.high < 0.94  # far from the bounds: the plain t-interval
+    two = mean_ci([0.90, 0.92])
+    assert two.mean == pytest.approx(0.91) and math.isnan(two.low) and math.isnan(two.high) and two.n == 2
+    difference = paired_comparison({1: 0.1, 2: 0.95, 3: 0.97}, {1: 0.9, 2: 0.9, 3: 0.9}).difference
+    assert difference.low == pytest.approx(-0.9) and difference.high == pytest.approx(0.1)
+    assert difference.mean == pytest.approx(-0.2267, abs=1e-4)
 
 
 def test_run_names_carry_the_swept_values() -> None:
@@ -276,3 +290,47 @@ def test_group_labels_name_only_the_keys_a_group_has() -> None:
     keys = ["optimizer", "optimizer.name"]
     assert group_label({"optimizer": "zoo/any", "optimizer.name": "prodigy"}, keys) == "zoo/any name=prodigy"
     assert group_label({"optimizer": "adam", "optimizer.name": None}, keys) == "adam"
+
+
+def forest_table(diffs: dict[str, float], seeds: str = "1,2,3") -> pd.DataFrame:
+    """A report table as summarise writes it: the reference at 90%, every other group at its paired difference
+    with an interval of +-0.5 points, separated when more than a point away."""
+    rows = [{"group": "ref", "optimizer": "ref", "verdict": "reference", "diff": 0.0, "diff_low": math.nan,
+             "diff_high": math.nan, "compared_on": "test_acc", "test_acc": 0.9, "seeds": seeds}]
+    for name, diff in diffs.items():
+        rows.append({"group": name, "optimizer": name, "diff": diff, "diff_low": diff - 0.005,
+                     "diff_high": diff + 0.005, "verdict": "lower" if diff < -0.01 else "indistinguishable",
+                     "compared_on": "test_acc", "test_acc": 0.9 + diff, "seeds": seeds})
+    return pd.DataFrame(rows)
+
+
+def test_the_comparison_figure_is_not_squeezed_by_one_far_group(tmp_path: Path, monkeypatch) -> None:
+    """17 groups within 3 points of the reference and L-BFGS 60 points below: the axis spans the 17 (and zero);
+    L-BFGS is an arrow at the left edge with its value written; separated groups are filled, the others hollow."""
+    from optlab.report import figures, forest
+
+    diffs = {f"opt{i:02d}": -0.002 * i for i in range(16)} | {"lbfgs": -0.60}
+    table = forest_table(diffs)
+    low, high = forest.axis_limits(table[table["verdict"] != "reference"])
+    assert -4.0 < low < -3.5 and 0.5 < high < 1.0  # the intervals of opt15 (-3.5) and opt00 (+0.5), a margin
+    drawn = []
+    monkeypatch.setattr(forest, "save", lambda fig, path: drawn.append(fig) or path)
+    styles = figures.group_styles(table)
+    forest.forest(table, styles, "t", tmp_path / "c.png")
+    ax = drawn[0].axes[0]
+    assert [t.get_text() for t in ax.texts] == ["-60.0 pp"]
+    assert [label.get_text() for label in ax.get_yticklabels()][0] == "lbfgs"  # sorted: lowest at the bottom
+    points = [line for line in ax.get_lines() if line.get_marker() == "o" and len(line.get_xdata()) == 1
+              and line.get_label().startswith("_")]
+    filled = {round(float(p.get_xdata()[0]), 1) for p in points if p.get_markerfacecolor() != "white"}
+    assert filled == {round(-0.2 * i, 1) for i in range(6, 16)}  # the ten more than a point below
+
+
+def test_the_comparison_figure_says_when_there_are_no_intervals(tmp_path: Path, monkeypatch) -> None:
+    from optlab.report import figures, forest
+
+    table = forest_table({"adam": -0.01, "sgd": 0.02}, seeds="1,2").assign(diff_low=math.nan, diff_high=math.nan)
+    drawn = []
+    monkeypatch.setattr(forest, "save", lambda fig, path: drawn.append(fig) or path)
+    forest.forest(table, figures.group_styles(table), "t", tmp_path / "c.png")
+    assert "no intervals: fewer than 3 seeds" in drawn[0].axes[0].get_xlabel()

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from optlab.gpu_jobs import gpu_for_this_job
 from optlab.run_identity import SWEPT_KEYS_ENV, run_name
 from optlab.summary import Status
+from optlab.sweep_progress import announce_run_end
 
 
 def _run_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
@@ -47,13 +48,16 @@ OmegaConf.register_new_resolver("optlab_gpu_for_job", gpu_for_this_job, replace=
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the objective for Hydra's sweepers (RunSummary.objective: final validation
     accuracy, 0.0 for a run that diverged, failed or could not run)."""
-    from optlab.training_run import run_job, train  # deferred: see the module docstring
+    from optlab.training_run import is_global_zero, run_job, train  # deferred: see the module docstring
 
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         summary = train(cfg)  # let the traceback through, for debugging
     else:
         summary = run_job(cfg)
-    if summary.status == Status.FAILED and HydraConfig.get().mode != RunMode.MULTIRUN:
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun and is_global_zero():
+        announce_run_end(Path(HydraConfig.get().runtime.output_dir), summary)
+    if summary.status == Status.FAILED and not multirun:
         sys.exit(f"optlab: {summary.reason}")
     return summary.objective
 

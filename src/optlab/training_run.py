@@ -19,7 +19,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -37,6 +37,7 @@ from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary, Status
 
 log = logging.getLogger(__name__)
+
 
 
 def chosen_options() -> dict[str, str | None]:
@@ -83,7 +84,7 @@ def start_summary(cfg: DictConfig) -> RunSummary:
 
 def train(cfg: DictConfig) -> RunSummary:
     """Run one configured training job and return its summary (also written to the run folder)."""
-    tidy_console()
+    tidy_console(multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = start_summary(cfg)
     previous = previous_run(output_dir, summary.config, summary.overrides) if cfg.resume else None
@@ -118,7 +119,8 @@ def train(cfg: DictConfig) -> RunSummary:
 
     module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")),
                         parameters)
-    callbacks = build_callbacks(cfg, has_learning_rate=all("lr" in group for group in probe.param_groups))
+    callbacks = build_callbacks(cfg, has_learning_rate=all("lr" in group for group in probe.param_groups),
+                                multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
 
@@ -194,10 +196,15 @@ def compile_model(model: torch.nn.Module, settings: DictConfig) -> None:
                       dynamic=settings.dynamic)
 
 
-def build_callbacks(cfg: DictConfig, has_learning_rate: bool) -> dict[str, pl.Callback]:
+def build_callbacks(cfg: DictConfig, has_learning_rate: bool, multirun: bool) -> dict[str, pl.Callback]:
     """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both); no
-    learning-rate monitor for optimizers that keep no lr (the zoo's A2Grad, ALIG set their own steps)."""
+    learning-rate monitor for optimizers that keep no lr (the zoo's A2Grad, ALIG set their own steps). In a multirun
+    the model summary is Lightning's plain one, which logs (so it reaches train.log, not the console); its default,
+    Rich's, prints to the terminal once per run."""
     callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
+    has_summary = any(isinstance(c, ModelSummary) for c in callbacks.values())
+    if multirun and cfg.trainer.enable_model_summary and not has_summary:
+        callbacks["model_summary"] = ModelSummary()
     if not cfg.trainer.enable_progress_bar:
         callbacks = {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
     if not has_learning_rate:
@@ -283,8 +290,8 @@ def run_job(cfg: DictConfig) -> RunSummary:
 def _failed(cfg: DictConfig, reason: str) -> RunSummary:
     summary = start_summary(cfg)
     summary.status, summary.reason = Status.FAILED, reason
-    return _finish(summary, Path(HydraConfig.get().runtime.output_dir), is_global_zero=_is_global_zero())
+    return _finish(summary, Path(HydraConfig.get().runtime.output_dir), is_global_zero=is_global_zero())
 
 
-def _is_global_zero() -> bool:
+def is_global_zero() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0

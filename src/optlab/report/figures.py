@@ -1,7 +1,9 @@
 """The report's figures (matplotlib, PNG, readable at README width).
 
 One colour per optimizer in every figure (groups of one optimizer, e.g. several learning rates, differ by line
-style); curve figures draw the best groups in colour and the rest in grey, so 18 groups stay readable.
+style), from colorcet's Glasbey palette: its colours are chosen to stay apart from each other for any number of
+groups (tab20's light halves of pairs did not, beyond 10). Curve figures draw the best groups in colour, named at
+the end of their lines (a long legend makes the reader match colours), and the rest in grey.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 
+import colorcet  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.colors import LogNorm, to_rgb  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogFormatter, NullFormatter  # noqa: E402
 
 from optlab.report.runs import Run  # noqa: E402
 
@@ -26,13 +29,15 @@ WIDTH = 11.0  # inches at 110 dpi: about 1200 px, README width on a large screen
 HIGHLIGHT = 6  # groups drawn in colour in the curve figures; the others in grey
 LINE_STYLES = ("-", "--", ":", "-.")
 GREY = (0.72, 0.72, 0.72)
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as numbers: 0.003, 0.1, 2
+LABEL_GAP = 0.055  # least vertical distance between two line-end labels, as a fraction of the axes' height
+# tab10 first, then 240-odd more distinct colours; greys left out, as grey means "not tested" or "other groups"
+PALETTE = tuple(rgb for rgb in map(to_rgb, colorcet.glasbey_category10) if max(rgb) - min(rgb) > 0.15)
 
 
 def optimizer_colours(names: Iterable[str]) -> dict[str, tuple]:
-    """One colour per optimizer (sorted names, tab20's strong colours first), the same in every figure of a set."""
-    strong_then_light = plt.get_cmap("tab20").colors
-    palette = strong_then_light[0::2] + strong_then_light[1::2]
-    return {name: palette[i % len(palette)] for i, name in enumerate(sorted(set(names)))}
+    """One colour per optimizer (sorted names), the same in every figure of a set."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(names)))}
 
 
 def group_styles(table: pd.DataFrame) -> dict[str, tuple[tuple, str]]:
@@ -82,7 +87,8 @@ def plot_metric(
     ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str,
     source: str = "curves",
 ) -> list[pd.Series]:
-    """Mean curve per group with a band over its runs; the first HIGHLIGHT of `order` in colour, on top."""
+    """Mean curve per group with a band over its runs; the first HIGHLIGHT of `order` in colour, on top (each
+    named at its line's end by `label_line_ends`)."""
     means = []
     for rank, label in reversed(list(enumerate(order))):
         stack = _stack(groups[label], column, source)
@@ -100,17 +106,32 @@ def plot_metric(
     return means
 
 
-def _legend(fig: plt.Figure, ax: plt.Axes, greyed: int) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    handles, labels = handles[::-1], labels[::-1]  # drawn worst first, so that the best lie on top
+def label_line_ends(ax: plt.Axes, greyed: int) -> None:
+    """Name each coloured line just right of the axes, level with its last point; labels that would overlap are
+    pushed apart (LABEL_GAP), keeping their order. Grey lines get one label saying how many they are."""
+    ends = []
+    for line in ax.get_lines():
+        label = line.get_label()
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        finite = np.isfinite(x) & np.isfinite(y) & (y > 0 if ax.get_yscale() == "log" else True)
+        if label.startswith("_") or not finite.any():
+            continue
+        _, height = ax.transAxes.inverted().transform(ax.transData.transform((x[finite][-1], y[finite][-1])))
+        ends.append([min(max(height, 0.0), 1.0), label, line.get_color()])
+    ends.sort()
+    for i in range(1, len(ends)):
+        ends[i][0] = max(ends[i][0], ends[i - 1][0] + LABEL_GAP)
+    overflow = ends[-1][0] - 1.0 if ends else 0.0
+    for end in ends:
+        end[0] -= max(overflow, 0.0)
+    for height, label, colour in ends:
+        ax.text(1.01, height, label, transform=ax.transAxes, color=colour, fontsize=8, va="center")
     if greyed > 0:
-        handles.append(plt.Line2D([], [], color=GREY, linewidth=0.9))
-        labels.append(f"{greyed} other groups")
-    if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+        ax.text(1.01, -0.06, f"grey: {greyed} other groups", transform=ax.transAxes, color="dimgrey", fontsize=7.5,
+                va="center")
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -126,8 +147,8 @@ def loss_by_epoch(groups, styles, order: list[str], band: str, title: str, path:
         if _log_scale_helps(means):
             _use_log_scale(ax)
     fig.suptitle(title, fontsize=10)
-    _legend(fig, val_ax, len(order) - HIGHLIGHT)
-    return _save(fig, path)
+    label_line_ends(val_ax, len(order) - HIGHLIGHT)
+    return save(fig, path)
 
 
 def accuracy_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
@@ -135,8 +156,8 @@ def accuracy_by_epoch(groups, styles, order: list[str], band: str, title: str, p
     plot_metric(ax, groups, styles, order, "val_acc", band)
     ax.set_ylabel("validation accuracy")
     ax.set_title(title, fontsize=10)
-    _legend(fig, ax, len(order) - HIGHLIGHT)
-    return _save(fig, path)
+    label_line_ends(ax, len(order) - HIGHLIGHT)
+    return save(fig, path)
 
 
 def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Path:
@@ -161,8 +182,8 @@ def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Pa
     ax.set_ylabel("validation loss")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    _legend(fig, ax, len(order) - HIGHLIGHT)
-    return _save(fig, path)
+    label_line_ends(ax, len(order) - HIGHLIGHT)
+    return save(fig, path)
 
 
 def ranking(table: pd.DataFrame, styles, time_ranges: dict[str, tuple[float, float]], title: str, path: Path) -> Path:
@@ -202,7 +223,7 @@ def ranking(table: pd.DataFrame, styles, time_ranges: dict[str, tuple[float, flo
     time_ax.set_xlim(0, edge * 1.02)
     time_ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def cost_bars(table: pd.DataFrame, styles, title: str, path: Path) -> Path:
@@ -218,7 +239,7 @@ def cost_bars(table: pd.DataFrame, styles, title: str, path: Path) -> Path:
     for ax in (time_ax, memory_ax):
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def dynamics(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path | None:
@@ -235,8 +256,8 @@ def dynamics(groups, styles, order: list[str], band: str, title: str, path: Path
         if _log_scale_helps(means):  # the norms of different optimizers span decades
             _use_log_scale(ax)
     fig.suptitle(title, fontsize=10)
-    _legend(fig, axes[-1], len(order) - HIGHLIGHT)
-    return _save(fig, path)
+    label_line_ends(axes[-1], len(order) - HIGHLIGHT)
+    return save(fig, path)
 
 
 def layer_drift(groups, order: list[str], title: str, path: Path) -> Path | None:
@@ -260,6 +281,8 @@ def layer_drift(groups, order: list[str], title: str, path: Path) -> Path | None
     for (i, j), value in np.ndenumerate(values):
         if np.isfinite(value):
             ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=6.5, color="white")
-    fig.colorbar(image, ax=ax, label="||w - w0|| / ||w0||")
+    bar = fig.colorbar(image, ax=ax, label="||w - w0|| / ||w0||")
+    bar.ax.yaxis.set_major_formatter(PLAIN)  # 0.01, 0.1, 1 rather than 10^-2
+    bar.ax.yaxis.set_minor_formatter(PLAIN if norm is not None and norm.vmax / norm.vmin < 30 else NullFormatter())
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

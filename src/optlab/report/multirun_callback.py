@@ -1,5 +1,6 @@
-"""Hydra callback for multiruns: tells the jobs which keys the sweep varies (their folder names), and when the
-multirun ends writes its report into the sweep folder and fails loudly on failed runs."""
+"""Hydra callback for multiruns: tells the jobs which keys the sweep varies (their folder names) and how many jobs
+there are (their console lines count them), and when the multirun ends writes its report into the sweep folder and
+fails loudly on failed runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 
 from optlab.run_identity import SWEPT_KEYS_ENV, swept_keys
 from optlab.summary import RunSummary, Status, SummaryError
+from optlab.sweep_progress import command_line_overrides, planned_jobs, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,10 @@ class ReportOnMultirunEnd(Callback):
         """Jobs name their folders after the swept keys; they learn them from the environment, which the
         joblib launcher's workers and submitit's cluster jobs inherit."""
         params = config.hydra.sweeper.get("params") or {}
-        os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(list(config.hydra.overrides.task), dict(params)))
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(command_line_overrides(config), dict(params)))
+        jobs = planned_jobs(config)
+        write_plan(Path(config.hydra.sweep.dir), jobs)
+        print(f"sweep: {jobs if jobs is not None else 'an unknown number of'} runs into {config.hydra.sweep.dir}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

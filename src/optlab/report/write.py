@@ -9,6 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from optlab.report import figures
+from optlab.report.across_tasks import (
+    common_groups,
+    costs,
+    draw_critical_difference,
+    draw_profiles,
+    rank_blocks,
+    split_by_task,
+)
+from optlab.report.forest import forest
 from optlab.report.observations import write_observations
 from optlab.report.per_class import per_class_lines
 from optlab.report.runs import Run, load_runs
@@ -49,12 +58,28 @@ def check_options(options: ReportOptions) -> None:
 
 
 def write_report(paths: list[Path], out: Path, options: ReportOptions) -> ReportOutputs:
+    """One report for runs of one task; for runs of several tasks, one per task (in out/<task>) and one over all."""
     check_options(options)
     runs = load_runs(paths)
     if not runs:
         raise FileNotFoundError(
             f"no summary.json under {', '.join(map(str, paths))}: point the report at run or sweep folders"
         )
+    tasks = split_by_task(runs)
+    if len(tasks) == 1:
+        return _task_report(runs, out, options).outputs
+    return _across_tasks_report({task: _task_report(task_runs, out / task.replace(" ", "_"), options)
+                                 for task, task_runs in tasks.items()}, out)
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    outputs: ReportOutputs
+    groups: dict[str, list[Run]]
+    table: pd.DataFrame
+
+
+def _task_report(runs: list[Run], out: Path, options: ReportOptions) -> TaskReport:
     groups = group_runs(runs, options.group_by)
     table = summarise(groups, options.target_acc, options.sort_by, options.reference)
     ranges = {label: _epoch_range(runs_, options.target_acc) for label, runs_ in groups.items()}
@@ -65,7 +90,48 @@ def write_report(paths: list[Path], out: Path, options: ReportOptions) -> Report
     csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
     sections = per_class_lines(groups, list(table["group"]))
     markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out, sections))
+    return TaskReport(ReportOutputs(markdown=markdown, table=csv, figures=drawn), groups, table)
+
+
+def _across_tasks_report(reports: dict[str, TaskReport], out: Path) -> ReportOutputs:
+    """Performance profiles and the critical-difference diagram over the tasks, with a table of scores."""
+    tables = {task: report.table for task, report in reports.items()}
+    groups, left_out = common_groups(tables)
+    if not groups:
+        raise ValueError(f"no group ran and finished in every task ({', '.join(tables)}): nothing to compare across "
+                         "them; report each task's sweep on its own")
+    seeds = max(len({r.summary.seed for runs in report.groups.values() for r in runs}) for report in reports.values())
+    profile_path, scores = draw_profiles(costs(tables, groups), seeds, out / "performance_profiles.png")
+    metric = next(iter(tables.values()))["compared_on"].iloc[0]
+    blocks = rank_blocks({task: report.groups for task, report in reports.items()}, groups, metric)
+    cd_path, cd_sentence = draw_critical_difference(blocks, len(reports), out / "critical_difference.png")
+    table = pd.DataFrame({task: t.set_index("group").reindex(groups)[metric] for task, t in tables.items()})
+    table = table.join(scores.add_prefix("score: ")).join(blocks.rank(axis=1, ascending=False).mean().rename(
+        "mean rank")).sort_values("mean rank").rename_axis("group").reset_index()
+    csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
+    drawn = [path for path in (profile_path, cd_path) if path is not None]
+    lines = [f"# {len(reports)} tasks: {', '.join(reports)}", "",
+             f"{metric.replace('_', ' ')} per task (mean over seeds), the performance-profile scores (area under the "
+             "profile, 1 = best on every task) and the mean rank over blocks (one seed of one task each).", "",
+             "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, c) for v, c in zip(row, table.columns, strict=True)) + " |")
+    lines += ["", cd_sentence]
+    if left_out:
+        lines += ["", f"Left out (not run, or never finished, in every task): {', '.join(left_out)}."]
+    lines += ["", "## Each task", ""] + [f"- [{task}]({r.outputs.markdown.relative_to(out)})"
+                                         for task, r in reports.items()]
+    lines += ["", "## Figures", ""] + [f"![{p.stem}]({p.relative_to(out)})" for p in drawn]
+    markdown = write_atomic(out / "summary.md", "\n".join(lines) + "\n")
     return ReportOutputs(markdown=markdown, table=csv, figures=drawn)
+
+
+def _cell(value: object, column: str) -> str:
+    if isinstance(value, str):
+        return value
+    if column.startswith("score") or column == "mean rank":
+        return _num(float(value), "{:.2f}")
+    return _num(float(value), "{:.2%}")
 
 
 def _epoch_range(runs: list[Run], target: float | None) -> tuple[float, float]:
@@ -80,6 +146,7 @@ def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: st
     order = list(table["group"])  # best first: the curve figures colour the first few
     band = "min-max" if options.band == "minmax" else "±1 std"
     drawn = [
+        forest(table, styles, f"Paired difference from the reference — {title}", out / "comparison.png"),
         figures.ranking(table, styles, ranges, f"Ranking — {title}", out / "ranking.png"),
         figures.loss_by_epoch(groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)",
                               out / "loss_epoch.png"),
