@@ -104,8 +104,10 @@ def test_loss_bound_counts_as_divergence(make_cfg) -> None:
     assert summary.status == "diverged" and summary.diverged_step == 1  # caught at the first step
 
 
-def test_interrupted_run_resumes_to_the_same_numbers(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    setting = ["trainer.max_epochs=4", "model=mnist_net", "data.augment=true"]
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw", "rprop"])  # list-valued settings: betas, etas, step_sizes
+def test_interrupted_run_resumes_to_the_same_numbers(optimizer: str, make_cfg, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    setting = ["trainer.max_epochs=4", "model=mnist_net", "data.augment=true", f"optimizer={optimizer}"]
     straight = train(make_cfg(*setting, output_dir=tmp_path / "straight"))
     folder = tmp_path / "interrupted"
     interrupt_after_epoch(monkeypatch, 1)

@@ -108,7 +108,9 @@ def train(cfg: DictConfig) -> RunSummary:
     initial_weights = snapshot(model)  # the same for every optimizer of this seed, and again on resume
     summary.params = sum(p.numel() for p in parameters)
     summary.classes = list(datamodule.class_names)
-    optimizer_factory = instantiate(cfg.optimizer)
+    # Plain lists, not OmegaConf's ListConfig: an optimizer keeps its settings (Rprop's etas) in its state, and a
+    # checkpoint holding a ListConfig cannot be loaded with torch.load's weights_only, so resume would fail.
+    optimizer_factory = instantiate(cfg.optimizer, _convert_="all")
     probe = optimizer_factory(params=parameters)  # state is created lazily: this costs nothing
     summary.param_assignment = parameter_assignment(probe, model)
     skip_reason = unsupported_reason(probe, model)
@@ -130,7 +132,9 @@ def train(cfg: DictConfig) -> RunSummary:
         log.info("resume: continuing from %s", resume_from)
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        # weights_only=False: the checkpoint is this run's own (resume.usable_checkpoint read it already); one written
+        # before optimizer settings were plain lists holds a ListConfig, which weights_only refuses.
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
     except Diverged as diverged:
         summary.status, summary.reason = Status.DIVERGED, str(diverged)
         summary.diverged_step, summary.diverged_epoch = diverged.step, diverged.epoch
