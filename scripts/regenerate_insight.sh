@@ -25,12 +25,12 @@ start=$SECONDS
 "$PYTHON" -m optlab.train -m experiment=fashion_mnist_zoo "data.root=$FASHION_ROOT" hydra/launcher=joblib \
   "hydra.launcher.n_jobs=$JOBS" torch_threads=1 "hydra.sweep.dir=$sweep"
 echo "fashion_mnist sweep: $((SECONDS - start)) s ($(git rev-parse --short HEAD))" | tee -a "$OUT/timings.txt"
-# The same sweep as regenerate_results.sh's Fashion-MNIST part: its reports are the README's Fashion-MNIST results.
-"$PYTHON" -m optlab.report "$sweep" --out docs/results/fashion_mnist
-"$PYTHON" -m optlab.report "$sweep" --out docs/results/fashion_mnist/vs_sgd --reference sgd
+# The same setting as regenerate_results.sh's Fashion-MNIST sweep, on the CPU: the report the insight page's
+# layer-drift, dynamics and landscape figures come from.
+"$PYTHON" -m optlab.report "$sweep" --out docs/insight/fashion_mnist_sweep
 
 start=$SECONDS
-"$PYTHON" -m optlab.landscape "$sweep" --seed 1 --grid 13 --subset 512 --out docs/results/fashion_mnist/landscape
+"$PYTHON" -m optlab.landscape "$sweep" --seed 1 --grid 13 --subset 512 --out docs/insight/fashion_mnist_sweep/landscape
 echo "fashion_mnist landscape: $((SECONDS - start)) s ($(git rev-parse --short HEAD))" | tee -a "$OUT/timings.txt"
 
 # The same experiment, seed 1, with the textbook optimizers and four zoo optimizers instead of the built-in ones.

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm, to_rgb  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from optlab.report.runs import Run  # noqa: E402
 
@@ -29,7 +29,8 @@ WIDTH = 11.0  # inches at 110 dpi: about 1200 px, README width on a large screen
 HIGHLIGHT = 6  # groups drawn in colour in the curve figures; the others in grey
 LINE_STYLES = ("-", "--", ":", "-.")
 GREY = (0.72, 0.72, 0.72)
-PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # tick labels as numbers: 0.003, 0.1, 2
+# Tick labels as plain numbers: 0.00001, 0.1, 2, 1000 (not 1e-05)
+PLAIN = FuncFormatter(lambda value, _: np.format_float_positional(value, precision=6, trim="-"))
 LABEL_GAP = 0.055  # least vertical distance between two line-end labels, as a fraction of the axes' height
 # tab10 first, then 240-odd more distinct colours; greys left out, as grey means "not tested" or "other groups"
 PALETTE = tuple(rgb for rgb in map(to_rgb, colorcet.glasbey_category10) if max(rgb) - min(rgb) > 0.15)
@@ -68,11 +69,12 @@ def _band(stack: pd.DataFrame, band: str) -> tuple[pd.Series, pd.Series, pd.Seri
 
 
 def _use_log_scale(ax: plt.Axes) -> None:
-    """Log y with plain tick labels (0.3, 1, 2) rather than 3x10^-1; LogFormatter labels the minor ticks only
-    while the axis spans few decades, so wide axes do not pile labels on top of each other."""
+    """Log y with plain tick labels (0.001, 0.3, 2) rather than 1e-03 or 3x10^-1; the minor ticks are labelled
+    only while the axis spans less than two decades, so wide axes do not pile labels on top of each other."""
     ax.set_yscale("log", nonpositive="mask")  # a zero (an update of nothing) leaves a gap, not a plunge
-    ax.yaxis.set_major_formatter(LogFormatter())
-    ax.yaxis.set_minor_formatter(LogFormatter())
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(PLAIN if low > 0 and high / low < 100 else NullFormatter())
     ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
