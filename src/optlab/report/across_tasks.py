@@ -1,7 +1,7 @@
 """One answer over several tasks: performance profiles and a critical-difference diagram of average ranks.
 
 "Which optimizer for a small CNN?" is not answered by one data set. When a report's runs span several tasks (a
-task: one data set with one model), each task gets its own report and this module draws two figures over all:
+task: one data set), each task gets its own report and this module draws two figures over all:
 
 - **Performance profiles** (Dolan & Moré 2002), as AlgoPerf scores optimizers: for each task, an optimizer's cost
   divided by the best optimizer's cost on that task; its profile is the fraction of tasks where that ratio is at
@@ -38,19 +38,12 @@ TAU_MAX = 4.0  # AlgoPerf's upper limit of the performance ratio
 MIN_BLOCKS = 5  # autorank's least number of blocks
 
 
-def task_of(run: Run, models_per_data: dict[str, set[str]]) -> str:
-    """"fashion_mnist", or "cifar10 resnet" when that data set was run with several models."""
-    data, model = run.summary.data, run.summary.model
-    return f"{data} {model}" if len(models_per_data.get(data, ())) > 1 else data
-
-
 def split_by_task(runs: list[Run]) -> dict[str, list[Run]]:
-    models: dict[str, set[str]] = {}
-    for run in runs:
-        models.setdefault(run.summary.data, set()).add(run.summary.model)
+    """Runs by data set, the task; within a task the report groups them as usual (by optimizer, and by model or
+    anything else the runs vary)."""
     tasks: dict[str, list[Run]] = {}
     for run in runs:
-        tasks.setdefault(task_of(run, models), []).append(run)
+        tasks.setdefault(run.summary.data, []).append(run)
     return dict(sorted(tasks.items()))
 
 
