@@ -334,3 +334,20 @@ def test_the_comparison_figure_says_when_there_are_no_intervals(tmp_path: Path, 
     monkeypatch.setattr(forest, "save", lambda fig, path: drawn.append(fig) or path)
     forest.forest(table, figures.group_styles(table), "t", tmp_path / "c.png")
     assert "no intervals: fewer than 3 seeds" in drawn[0].axes[0].get_xlabel()
+
+
+def test_an_untested_group_says_why() -> None:
+    """Two seeds with the same difference (accuracy moves in steps of 1/297 on digits) leave a t-test nothing to
+    work with: that, not "fewer than two seeds", is what the verdict and the observations say."""
+    from optlab.report.observations import write_observations
+    from optlab.report.table import _verdict
+
+    assert _verdict(-0.044, math.nan, 2) == "untested (the same difference on all 2 paired seeds)"
+    assert _verdict(-0.044, math.nan, 1) == "untested (1 paired seed)"
+    table = forest_table({"rprop": -0.044, "adam": -0.01}, seeds="1,2").assign(
+        verdict=["reference", "untested (the same difference on all 2 paired seeds)", "indistinguishable"],
+        val_acc=[0.97, 0.93, 0.96], test_acc_low=math.nan, test_acc_high=math.nan, reference="ref",
+        epochs_to_target=math.nan, status="2 ok", evaluations_per_step=1.0, epoch_time_s=math.nan,
+        optimizer_state_bytes=math.nan)
+    lines = write_observations(table, {})
+    assert "Not tested against ref: rprop (the same difference on all 2 paired seeds)." in lines

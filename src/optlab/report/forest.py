@@ -62,7 +62,8 @@ def forest(table: pd.DataFrame, styles, title: str, path: Path) -> Path | None:
     handles = [plt.Line2D([], [], marker="o", linestyle="", color="black", label="separated (Holm p < 0.05)"),
                plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color="black",
                           label="indistinguishable"),
-               plt.Line2D([], [], marker="o", linestyle="", color=GREY, label="untested (< 2 paired seeds)")]
+               plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color=GREY,
+                          label="untested (see the table)")]
     ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
     ax.set_title(title, fontsize=10)
     return save(fig, path)

@@ -64,7 +64,9 @@ def _comparison(table: pd.DataFrame) -> list[str]:
             lines.append(f"{word} {reference} (paired difference, Holm p < {ALPHA}): {parts}.")
     untested = table[table["verdict"].str.startswith("untested")]
     if not untested.empty:
-        lines.append(f"Not tested, fewer than two seeds paired with {reference}: {_names(untested)}.")
+        reasons = ", ".join(f"{row.group} ({row.verdict.removeprefix('untested (').rstrip(')')})"
+                            for row in untested.itertuples())
+        lines.append(f"Not tested against {reference}: {reasons}.")
     return lines
 
 

@@ -158,8 +158,10 @@ def _compare_with_reference(table: pd.DataFrame, groups: dict[str, list[Run]], r
 
 
 def _verdict(difference: float, p_holm: float, pairs: int) -> str:
-    if pairs < 2 or not math.isfinite(p_holm):
+    if pairs < 2:
         return f"untested ({pairs} paired seed{'s' if pairs != 1 else ''})"
+    if not math.isfinite(p_holm):  # every seed gave the same difference: a t-test has no spread to work with
+        return f"untested (the same difference on all {pairs} paired seeds)"
     if p_holm >= ALPHA:
         return "indistinguishable"
     return "higher" if difference > 0 else "lower"
