@@ -80,3 +80,18 @@ def test_too_few_blocks_for_ranks_is_said_not_drawn(two_tasks: Path, tmp_path: P
     assert [p.name for p in outputs.figures] == ["performance_profiles.png"]
     assert "No critical-difference diagram: it needs at least 5 blocks (task x seed) and 3 groups; these runs give 2" \
         in outputs.markdown.read_text()
+
+
+def test_runs_without_a_test_pass_are_compared_on_validation_accuracy() -> None:
+    """test=false: the tables compare on val_acc and have no test accuracy; the profiles use validation error."""
+    from optlab.report.across_tasks import common_groups, costs
+
+    table = pd.DataFrame({"group": ["adam", "sgd"], "val_acc": [0.9, 0.8], "test_acc": [math.nan, math.nan],
+                          "epochs_to_target": [1.0, math.inf], "compared_on": ["val_acc", "val_acc"]})
+    tables = {"digits": table, "mnist": table}
+    groups, left_out = common_groups(tables, "val_acc")
+    assert groups == ["adam", "sgd"] and left_out == []
+    frames = costs(tables, groups, "val_acc")
+    assert list(frames) == ["validation error", "epochs to target"]
+    assert frames["validation error"].loc["digits"].tolist() == pytest.approx([0.1, 0.2])
+    assert frames["epochs to target"].loc["mnist", "sgd"] == math.inf

@@ -47,21 +47,23 @@ def split_by_task(runs: list[Run]) -> dict[str, list[Run]]:
     return dict(sorted(tasks.items()))
 
 
-def common_groups(tables: dict[str, pd.DataFrame]) -> tuple[list[str], list[str]]:
-    """(groups that ran in every task and finished somewhere, the rest)."""
+def common_groups(tables: dict[str, pd.DataFrame], metric: str) -> tuple[list[str], list[str]]:
+    """(groups that ran in every task and finished somewhere, the rest); `metric`: the compared accuracy."""
     every = set.intersection(*(set(t["group"]) for t in tables.values()))
-    finished = {g for t in tables.values() for g in t.loc[t["test_acc"].notna(), "group"]}
+    finished = {g for t in tables.values() for g in t.loc[t[metric].notna(), "group"]}
     everywhere = sorted(every & finished)
     others = sorted(set().union(*(set(t["group"]) for t in tables.values())) - set(everywhere))
     return everywhere, others
 
 
-def costs(tables: dict[str, pd.DataFrame], groups: list[str]) -> dict[str, pd.DataFrame]:
-    """Per cost (test error, epochs to target): a task x group frame; a group that never finished costs inf."""
+def costs(tables: dict[str, pd.DataFrame], groups: list[str], metric: str) -> dict[str, pd.DataFrame]:
+    """Per cost (the error of the compared accuracy `metric`, epochs to target): a task x group frame; a group that
+    never finished costs inf."""
     frames = {}
-    for name, column in (("test error", "test_acc"), ("epochs to target", "epochs_to_target")):
+    error = "test error" if metric == "test_acc" else "validation error"
+    for name, column in ((error, metric), ("epochs to target", "epochs_to_target")):
         frame = pd.DataFrame({task: t.set_index("group").reindex(groups)[column] for task, t in tables.items()}).T
-        frame = 1 - frame if column == "test_acc" else frame
+        frame = 1 - frame if column == metric else frame
         if frame.isna().all().all():
             continue  # no target was set for any task
         frames[name] = frame.fillna(math.inf)

@@ -68,7 +68,7 @@ def write_report(paths: list[Path], out: Path, options: ReportOptions) -> Report
     tasks = split_by_task(runs)
     if len(tasks) == 1:
         return _task_report(runs, out, options).outputs
-    return _across_tasks_report({task: _task_report(task_runs, out / task.replace(" ", "_"), options)
+    return _across_tasks_report({task: _task_report(task_runs, out / task, options)
                                  for task, task_runs in tasks.items()}, out)
 
 
@@ -96,13 +96,13 @@ def _task_report(runs: list[Run], out: Path, options: ReportOptions) -> TaskRepo
 def _across_tasks_report(reports: dict[str, TaskReport], out: Path) -> ReportOutputs:
     """Performance profiles and the critical-difference diagram over the tasks, with a table of scores."""
     tables = {task: report.table for task, report in reports.items()}
-    groups, left_out = common_groups(tables)
+    metric = next(iter(tables.values()))["compared_on"].iloc[0]
+    groups, left_out = common_groups(tables, metric)
     if not groups:
         raise ValueError(f"no group ran and finished in every task ({', '.join(tables)}): nothing to compare across "
                          "them; report each task's sweep on its own")
     seeds = max(len({r.summary.seed for runs in report.groups.values() for r in runs}) for report in reports.values())
-    profile_path, scores = draw_profiles(costs(tables, groups), seeds, out / "performance_profiles.png")
-    metric = next(iter(tables.values()))["compared_on"].iloc[0]
+    profile_path, scores = draw_profiles(costs(tables, groups, metric), seeds, out / "performance_profiles.png")
     blocks = rank_blocks({task: report.groups for task, report in reports.items()}, groups, metric)
     cd_path, cd_sentence = draw_critical_difference(blocks, len(reports), out / "critical_difference.png")
     table = pd.DataFrame({task: t.set_index("group").reindex(groups)[metric] for task, t in tables.items()})
