@@ -6,7 +6,13 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 DEMO_ARGS ?= 'optimizer=glob(*)' data=digits seed=1,2 trainer.max_epochs=10
 
-.PHONY: setup demo test test-fast docs clean
+.PHONY: setup system-packages demo test test-fast docs clean
+
+# Debian packages of the real services some tests start (they skip, saying which package, where one is missing):
+# PostgreSQL, the shared storage of optlab.tune's workers; a one-node SLURM cluster (munge, slurmctld, slurmd, the
+# client programs, and slurmdbd with MariaDB for its accounting, which sacct and submitit read). Needs root (CI
+# runs as root).
+DEBIAN_PACKAGES := postgresql munge slurmctld slurmd slurm-client slurmdbd mariadb-server
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +21,10 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 setup: $(INSTALLED)
+
+system-packages:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
 
 # Every optimizer on the UCI 8x8 digits (bundled: no download), 2 seeds; prints the report's paths at the end.
 demo: $(INSTALLED)

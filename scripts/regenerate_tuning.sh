@@ -38,7 +38,7 @@ esac
 start=$SECONDS
 # The experiment's settings spelled out: experiment=fashion_mnist_zoo would also bring its own sweep (every
 # optimizer x 3 seeds) into each search.
-"$PYTHON" -m optlab.tune "optimizer=$OPTIMIZERS" "${BUDGET[@]}" jobs=2 "out=$OUT" "resume=$RESUME" "${TRAIN[@]}" \
+"$PYTHON" -m optlab.tune "optimizer=$OPTIMIZERS" "${BUDGET[@]}" workers=2 "out=$OUT" "resume=$RESUME" "${TRAIN[@]}" \
   trainer.max_epochs=5 trainer.val_check_interval=1.0 trainer.enable_progress_bar=false \
   ${SCHEDULER:+"scheduler=$SCHEDULER"} "${EXTRA_OVERRIDES[@]}"
 echo "tuning $DATA ($OPTIMIZERS, scheduler ${SCHEDULER:-none}): $((SECONDS - start)) s ($(git rev-parse --short HEAD))" \

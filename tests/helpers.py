@@ -7,7 +7,9 @@ the checkout) and OPTLAB_FASHION_MNIST (default Debian's /usr/share/datasets/fas
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import json
 import os
 import pickle
 import subprocess
@@ -145,3 +147,39 @@ def make_image_folder(root: Path, per_class: int = 30, size: int = 16, seed: int
         for n in range(per_class):
             Image.fromarray(pattern_image(PATTERNS[index % 3], size, rng)).save(root / name / f"{n:03d}{suffix}")
     return root
+
+
+def run_tune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m optlab.tune ...` to its end."""
+    return subprocess.run([sys.executable, "-m", "optlab.tune", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+def runs_with_status(folder: Path, status: str) -> list[Path]:
+    """The run folders under `folder` whose summary.json says `status` (what a running protocol has done so far)."""
+    found = []
+    for path in folder.rglob("summary.json"):
+        with contextlib.suppress(ValueError):  # a summary being written at this moment: seen on the next look
+            if json.loads(path.read_text())["status"] == status:
+                found.append(path.parent)
+    return found
+
+
+def runs_midway(folder: Path) -> list[Path]:
+    """The run folders under `folder` that are training now: a checkpoint saved, no summary.json yet (a run writes
+    its summary when it ends)."""
+    return [ckpt.parent.parent for ckpt in folder.rglob("checkpoints/last.ckpt")
+            if not (ckpt.parent.parent / "summary.json").exists()]
+
+
+def worker_training(out: Path) -> int | None:
+    """The pid of a worker of the protocol in `out` that is in the middle of a run now (it holds the run's
+    train.log open), or None."""
+    pids = subprocess.run(["pgrep", "-f", f"hydra.sweep.dir={out.resolve()}/workers/"], capture_output=True,
+                          text=True).stdout.split()
+    midway = {str(run.resolve() / "train.log") for run in runs_midway(out)}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a worker that has just ended
+            if any(os.readlink(fd) in midway for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return int(pid)
+    return None

@@ -105,6 +105,20 @@ def test_seed_sweep_reports_confidence_intervals_and_a_paired_comparison(tmp_pat
     assert "paired t-tests with Holm's correction" in (sweep / "report" / "summary.md").read_text()
 
 
+def test_runs_killed_before_their_summary_and_runs_never_started_are_listed(tmp_path: Path) -> None:
+    """What a cluster leaves when a job is killed (SIGKILL, a lost node) or cancelled before it started: a run folder
+    without summary.json, or no folder at all (tests/test_slurm.py makes both happen on a real SLURM)."""
+    from optlab.report.multirun_callback import unended_runs
+
+    for name in ("0_sgd_seed1", "1_adam_seed1"):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+    (tmp_path / "0_sgd_seed1" / "summary.json").write_text("{}")
+    assert unended_runs(tmp_path, planned=3) == [
+        "1_adam_seed1: no summary.json, the run was killed before it ended; resume=true continues it",
+        "1 of 3 runs never started (their jobs' errors are above)"]
+    assert unended_runs(tmp_path, planned=None) == unended_runs(tmp_path, planned=2)[:1]
+
+
 def test_failed_job_does_not_stop_the_sweep_but_fails_the_multirun(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     result = run_cli("-m", *FAST, "optimizer=sgd", "optimizer.lr=-1,0.01", f"hydra.sweep.dir={sweep}", cwd=tmp_path)

@@ -32,6 +32,8 @@ def test_wheel_in_a_fresh_venv_runs_a_job_from_another_folder(tmp_path: Path) ->
     expected = {f"optlab/conf/{p.relative_to(ROOT / 'conf')}" for p in (ROOT / "conf").rglob("*.yaml")}
     expected |= {f"optlab/{p.relative_to(ROOT / 'src' / 'optlab')}" for p in (ROOT / "src" / "optlab").rglob("*")
                  if p.is_file() and "__pycache__" not in p.parts}
+    expected |= {f"hydra_plugins/{p.relative_to(ROOT / 'src' / 'hydra_plugins')}"
+                 for p in (ROOT / "src" / "hydra_plugins").rglob("*.py")}
     assert expected <= shipped, sorted(expected - shipped)  # every config, module and bundled file ships
 
     env_dir = tmp_path / "venv"
@@ -55,3 +57,7 @@ def test_wheel_in_a_fresh_venv_runs_a_job_from_another_folder(tmp_path: Path) ->
     assert json.loads((elsewhere / "run" / "summary.json").read_text())["status"] == "ok"
     report = run(env_dir / "bin" / "optlab-report", "run", "--out", "report", cwd=elsewhere, env=clean)
     assert report.returncode == 0 and (elsewhere / "report" / "summary.md").is_file(), report.stderr[-2000:]
+    search = run(env_dir / "bin" / "optlab-train", "-m", "hparams_search=lr", "data=synthetic", "trainer.max_epochs=1",
+                 "hydra.sweeper.n_trials=2", "hydra.sweep.dir=search", cwd=elsewhere, env=clean)
+    assert search.returncode == 0, search.stderr[-2000:]  # Hydra finds optlab's sweeper in the installed wheel
+    assert len(list((elsewhere / "search").glob("*/summary.json"))) == 2

@@ -1,5 +1,6 @@
-"""The tuning protocol: Optuna's search through hparams_search, the one-command protocol (optlab.tune), its report,
-its resume after a kill, and the learning-rate finder option. Runs use the bundled digits for 2 epochs of 3
+"""The tuning protocol: Optuna's search through hparams_search (optlab's sweeper on Optuna >= 4), the one-command
+protocol (optlab.tune) with asynchronous workers, pruning, widening and selection seeds, its report, its resume
+after a worker is killed, and the learning-rate finder option. Runs use the bundled digits for 2 epochs of 3
 batches (debug=tiny): enough for learning rates to matter, fast enough to run whole protocols."""
 
 from __future__ import annotations
@@ -13,20 +14,19 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
-from helpers import CONF, compose_config
+from helpers import CONF, compose_config, run_tune, runs_with_status, worker_training
 
 from optlab.summary import RunSummary, Status
+from optlab.tune.schedule import Schedule
 from optlab.tune.settings import parse_settings
+from optlab.tune.storage import open_storage
 from optlab.tune.trials import SearchResult, Trial, read_search
+from optlab.tune.worker import load_schedule
 
 DIGITS = ["debug=tiny", "data=digits"]
-
-
-def run_tune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "optlab.tune", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
 
 
 def summaries_under(folder: Path) -> dict[str, dict]:
@@ -46,6 +46,29 @@ def test_hparams_search_runs_distinct_learning_rates_inside_the_range(tmp_path: 
     assert all(1e-5 <= lr <= 1e-2 for lr in lrs)  # adam's range in conf/hparams_search/lr.yaml
     best = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(max(run["val_acc"] for run in runs.values()))
+    study = optuna.load_study(study_name="adam", storage=f"sqlite:///{tmp_path / 'search' / 'optuna.db'}")
+    assert sorted(t.params["optimizer.lr"] for t in study.trials) == sorted(lrs)
+    assert optuna.__version__ >= "4"
+
+
+def test_hparams_search_prunes_and_a_second_sweep_continues_its_study(tmp_path: Path) -> None:
+    search = tmp_path / "search"
+    command = [sys.executable, "-m", "optlab.train", "-m", "hparams_search=lr", "optimizer=adam", *DIGITS,
+               "pruner=asha", f"hydra.sweep.dir={search}"]
+    first = subprocess.run([*command, "hydra.sweeper.n_trials=4"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    kept = {p: p.stat().st_mtime_ns for p in search.rglob("summary.json")}
+    second = subprocess.run([*command, "hydra.sweeper.n_trials=6"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    study = optuna.load_study(study_name="adam", storage=f"sqlite:///{search / 'optuna.db'}")
+    assert len(study.trials) == 6 and all(p.stat().st_mtime_ns == m for p, m in kept.items())
+    runs = list(summaries_under(search).values())
+    pruned = [r for r in runs if r["status"] == "pruned"]
+    states = [t.state for t in study.trials]
+    assert pruned and states.count(optuna.trial.TrialState.PRUNED) == len(pruned)  # asha stops some after epoch 1
+    assert all(r["epochs"] == 1 and "SuccessiveHalvingPruner" in r["reason"] for r in pruned)
 
 
 @pytest.mark.parametrize("optimizer", sorted(
@@ -61,6 +84,22 @@ def test_every_config_default_lr_lies_inside_its_search_range(optimizer: str, tm
     assert f"interval({low}, {high})" in cfg.hydra.sweeper.params["optimizer.lr"]
 
 
+def test_the_search_space_reads_hydras_sweep_syntax() -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from optlab.tune.search_space import SearchSpaceError, search_space
+
+    space, fixed = search_space({"optimizer.lr": "tag(log, interval(1e-5, 1e-2))",
+                                 "trainer.max_epochs": "range(2,10,2)", "optimizer.momentum": "choice(0.0, 0.9)",
+                                 "data.batch_size": "64"})
+    assert space == {"optimizer.lr": FloatDistribution(1e-5, 1e-2, log=True),
+                     "trainer.max_epochs": IntDistribution(2, 8, step=2),
+                     "optimizer.momentum": CategoricalDistribution([0.0, 0.9])}
+    assert fixed == ["data.batch_size=64"]
+    with pytest.raises(SearchSpaceError, match="hydra.sweeper.params.optimizer.lr=interval"):
+        search_space({"optimizer.lr": "interval(1e-5"})
+
+
 def test_objective_is_validation_accuracy_and_the_worst_value_for_a_run_that_did_not_finish() -> None:
     def summary(status: Status, val_acc: float) -> RunSummary:
         return RunSummary("sgd", "digits", "cifar_net", "none", "32-true", 1, 0.1, status=status, val_acc=val_acc,
@@ -70,6 +109,7 @@ def test_objective_is_validation_accuracy_and_the_worst_value_for_a_run_that_did
     assert summary(Status.DIVERGED, 0.5).objective == 0.0  # its last validation before it blew up does not count
     assert summary(Status.FAILED, math.nan).objective == 0.0
     assert summary(Status.SKIPPED, math.nan).objective == 0.0
+    assert summary(Status.PRUNED, 0.4).objective == 0.0
     assert summary(Status.OK, math.nan).objective == 0.0
 
 
@@ -82,78 +122,153 @@ def test_search_result_chooses_on_validation_and_measures_the_good_range() -> No
     assert result.count(Status.DIVERGED) == 1
     assert not result.at_edge  # no range recorded
     assert SearchResult("sgd", trials, (1e-3, 1e-2)).at_edge and not SearchResult("sgd", trials, (1e-3, 1.0)).at_edge
+    assert SearchResult("sgd", trials, (1e-3, 1.0), chosen_number=-1).chosen == trials[0]  # Trial's default number
     nothing = SearchResult("sparseadam", [Trial(1e-3, Status.SKIPPED, 0.0, "dense gradients")])
     assert nothing.best is None and "1 skipped: dense gradients" in nothing.why_none
 
 
 def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> None:
     out = tmp_path / "tune"
-    result = run_tune("optimizer=sgd,sparseadam", *DIGITS, "budget=3", "seeds=2", "jobs=2", f"out={out}", cwd=tmp_path)
+    result = run_tune("optimizer=sgd,sparseadam", *DIGITS, "budget=3", "seeds=2", "workers=2", f"out={out}",
+                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"tuning report: {out / 'report' / 'tuning.md'}" in result.stdout
-    search = read_search(out / "search" / "sgd", "sgd")
-    assert len(search.trials) == 3 and search.lr_range == (1e-3, 1.0)
+    schedule = load_schedule(out)
+    search = read_search(schedule, "sgd")
+    assert len(search.trials) == 3 + search.widened_trials and search.configured_range == (1e-3, 1.0)
     tuned, default = summaries_under(out / "tuned" / "sgd"), summaries_under(out / "default" / "sgd")
+    selection = summaries_under(out / "selection" / "sgd")
     assert sorted(run["seed"] for run in tuned.values()) == [1, 2]  # fresh seeds: not the search's seed 0
-    assert {run["lr"] for run in tuned.values()} == {search.best.lr}
+    assert {run["seed"] for run in selection.values()} == {3, 4}  # selection seeds: neither the search's nor reruns'
+    assert {run["lr"] for run in tuned.values()} == {search.chosen.lr}
+    assert search.chosen.number in search.selection and search.chosen.status == Status.OK
     assert {run["lr"] for run in default.values()} == {0.01}  # conf/optimizer/sgd.yaml
-    assert not (out / "tuned" / "sparseadam").exists()  # every trial skipped: nothing to rerun
+    assert not (out / "tuned" / "sparseadam").exists()  # every trial skipped: nothing to select or rerun
     report = (out / "report" / "tuning.md").read_text()
-    assert f"| sgd | 0.001–1 | 0.01 | {search.best.lr:.3g} | 3 / 0 of 3 |" in report
-    assert "- sparseadam: 3 skipped: SparseAdam" in report
+    assert f"| sgd | {search.lr_range[0]:.3g}–" in report and f"| {search.chosen.lr:.3g}" in report
+    assert "- sparseadam: 3 skipped: SparseAdam" in report and "| search | " in report
     table = (out / "report" / "tuning.csv").read_text().splitlines()
     assert table[0].startswith("optimizer,") and len(table) == 3
-    for produced in ("tuned/summary.md", "default/summary.md", "lr_sensitivity.png"):
+    for produced in ("tuned/summary.md", "default/summary.md", "lr_sensitivity.png", "costs.csv"):
         assert (out / "report" / produced).is_file(), produced
-    assert set(json.loads((out / "tune.json").read_text())["wall_time_s"]) == {
-        "search sgd", "rerun sgd", "default sgd", "search sparseadam"}
+    assert set(json.loads((out / "tune.json").read_text())["wall_time_s"]) == {"lr_find", "workers"}
+    # Two workers: every run ran once, in a folder of its own.
+    done = [line.split(": ")[0].split("] ")[-1] for line in (result.stdout + result.stderr).splitlines()
+            if ": ok, " in line or ": pruned, " in line or ": skipped, " in line]
+    assert len(done) == len(set(done)) == len(list(out.rglob("summary.json")))
 
 
-def test_tune_killed_mid_search_resumes_without_repeating_a_finished_trial(tmp_path: Path) -> None:
+def test_a_worker_killed_mid_trial_is_retried_and_the_resumed_protocol_repeats_no_finished_run(tmp_path: Path
+                                                                                                 ) -> None:
     out = tmp_path / "tune"
-    args = ["optimizer=adam", *DIGITS, "budget=4", "seeds=2", "defaults_too=false", f"out={out}"]
+    args = ["optimizer=adam", *DIGITS, "trainer.max_epochs=12", "budget=4", "seeds=1", "defaults_too=false",
+            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", "heartbeat.interval_s=1",
+            "heartbeat.grace_s=3", f"out={out}"]
     process = subprocess.Popen([sys.executable, "-m", "optlab.tune", *args], cwd=tmp_path, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def finished() -> dict[str, dict]:
-        return {name: run for name, run in summaries_under(out / "search").items() if run["status"] == "ok"}
+    def runs(status: str) -> list[Path]:
+        return runs_with_status(out / "search", status)
 
-    deadline = time.time() + 300
-    while len(finished()) < 2 and time.time() < deadline:
+    deadline, worker = time.time() + 300, None
+    while not (runs("ok") and (worker := worker_training(out))) and time.time() < deadline:
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the whole protocol, its search and the trial running: no clean-up
-    process.wait(timeout=60)
-    before = {name: (out / "search" / "adam" / name / "summary.json").stat().st_mtime_ns for name in finished()}
-    assert 2 <= len(before) < 4 and not (out / "report").exists()
+    assert worker, "no worker was seen mid-trial after a finished trial"
+    os.kill(worker, signal.SIGKILL)  # one worker, mid-trial: no clean-up, its trial left RUNNING
+    assert process.wait(timeout=120) == 2  # the coordinator stops the other worker and says so
+    before = {p: (p / "summary.json").stat().st_mtime_ns for p in runs("ok")}
 
     resumed = run_tune(*args, "resume=true", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    trials = sorted(p.name for p in (out / "search" / "adam").iterdir() if p.is_dir() and p.name[0].isdigit())
-    assert len(trials) == 4 and len(summaries_under(out / "search")) == 4  # the same 4 trials, none twice
-    for name, mtime in before.items():
-        assert (out / "search" / "adam" / name / "summary.json").stat().st_mtime_ns == mtime, name
+    for folder, mtime in before.items():
+        assert (folder / "summary.json").stat().st_mtime_ns == mtime, folder  # finished: not run again
+    folders = sorted(p.name for p in (out / "search" / "adam").iterdir() if p.is_dir())
+    assert len(folders) == 4 and all(json.loads((out / "search" / "adam" / f / "summary.json").read_text())["status"]
+                                     == "ok" for f in folders)
+    schedule = load_schedule(out)
+    study = schedule.study("adam", "search")
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    retries = [t for t in study.trials if "failed_trial" in t.system_attrs]
+    assert failed and {t.system_attrs["failed_trial"] for t in retries} >= {t.number for t in failed}
+    assert len(schedule.search_trials("adam")) == 4  # a retry replaces its failed trial in the budget
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in schedule.search_trials("adam"))
     assert (out / "report" / "tuning.md").is_file()
 
 
-def test_a_trial_resume_refuses_stops_the_protocol_before_any_new_trial(tmp_path: Path) -> None:
-    """A finished trial made under another config (here: its recorded validation size) is refused on resume; the search
-    must stop there, not let its sampler propose new trials in place of the refused one."""
-    out = tmp_path / "tune"
-    args = ["optimizer=sgd", *DIGITS, "budget=2", "seeds=1", "defaults_too=false", f"out={out}"]
-    assert run_tune(*args, cwd=tmp_path).returncode == 0
-    trials = sorted(p.parent for p in (out / "search" / "sgd").rglob("summary.json"))
-    changed = trials[0] / "summary.json"
-    recorded = json.loads(changed.read_text())
-    recorded["config"]["data.val_size"] += 1
-    changed.write_text(json.dumps(recorded))
-    kept = changed.read_bytes()
+def _schedule(tmp_path: Path, *args: str) -> Schedule:
+    settings = parse_settings(["optimizer=sgd", *DIGITS, f"out={tmp_path / 'tune'}", *args])
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", settings.heartbeat)
+    schedule = Schedule(settings, storage, f"sqlite:///{tmp_path / 'optuna.db'}",
+                        {"sgd": {"optimizer.lr": "tag(log, interval(0.001, 1.0))"}})
+    schedule.prepare()
+    return schedule
 
-    resumed = run_tune(*args, "resume=true", cwd=tmp_path)
-    assert resumed.returncode == 2, resumed.stderr[-3000:]
-    assert "holds a ok run with another config" in resumed.stderr and "The sweep stopped" in resumed.stderr
-    assert "the search of sgd stopped" in resumed.stderr and "Traceback" not in resumed.stderr
-    assert sorted(p.parent for p in (out / "search" / "sgd").rglob("summary.json")) == trials  # no new trial
-    assert changed.read_bytes() == kept
+
+def _finish(schedule: Schedule, stage: str, lr: float, value: float, **attrs: object) -> None:
+    study = schedule.study("sgd", stage)
+    distribution = optuna.distributions.FloatDistribution(1e-6, 1e6, log=True)
+    study.add_trial(optuna.create_trial(params={"optimizer.lr": lr}, distributions={"optimizer.lr": distribution},
+                                        value=value, user_attrs={"status": "ok", **attrs}))
+
+
+def _take_all(schedule: Schedule, stage: str, value: float) -> int:
+    """Take and finish every queued run of a stage, as workers would, each scoring `value`; how many."""
+    taken = 0
+    while (item := schedule.next_item()[0]) is not None and item.stage == stage:
+        _tell(item, value)
+        taken += 1
+    return taken
+
+
+def _tell(item: object, value: float) -> None:
+    item.trial.set_user_attr("status", "ok")
+    item.study.tell(item.trial, value)
+
+
+def test_a_best_lr_at_an_edge_widens_that_end_by_the_same_rule_until_the_rounds_are_spent(tmp_path: Path) -> None:
+    schedule = _schedule(tmp_path, "budget=3", "defaults_too=false", "selection.seeds=0")
+    for lr, value in ((0.01, 0.5), (0.1, 0.7), (0.9, 0.8)):  # the best within 0.25 decade of the top (1.0)
+        _finish(schedule, "search", lr, value)
+    item, done = schedule.next_item()
+    assert not done and item.stage == "search" and item.trial.params["optimizer.lr"] == pytest.approx(10 ** 0.25)
+    study = schedule.study("sgd", "search")
+    assert study.user_attrs["lr_range"] == pytest.approx([1e-3, 10.0]) and study.user_attrs["widened_trials"] == 4
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    waiting = sorted(t.system_attrs["fixed_params"]["optimizer.lr"] for t in queued)
+    assert waiting == pytest.approx([10 ** 0.5, 10 ** 0.75, 10.0])
+    _tell(item, 0.1)
+    for _ in range(3):  # the top one best again: a second round, then no more (widen.rounds=2)
+        item, _ = schedule.next_item()
+        _tell(item, 0.9 if item.trial.params["optimizer.lr"] == pytest.approx(10.0) else 0.1)
+    assert _take_all(schedule, "search", 0.1) == 4 and study.user_attrs["widen_rounds"] == 2
+    assert study.user_attrs["lr_range"] == pytest.approx([1e-3, 100.0])
+    result = read_search(schedule, "sgd")
+    assert result.widened_trials == 8 and len(result.trials) == 11
+    assert result.chosen.lr == pytest.approx(10.0) and not result.at_edge  # 1 decade below the widened top
+
+
+def test_selection_chooses_the_best_mean_on_selection_seeds_and_reruns_it_on_fresh_ones(tmp_path: Path) -> None:
+    schedule = _schedule(tmp_path, "budget=4", "seeds=3", "defaults_too=false", "selection.top_k=2",
+                         "selection.seeds=2", "widen.rounds=0")
+    for lr, value in ((0.05, 0.90), (0.02, 0.88), (0.01, 0.70), (0.3, 0.85)):
+        _finish(schedule, "search", lr, value)
+    scores = {"optimizer.lr=0.05": 0.80, "optimizer.lr=0.02": 0.87}  # the search's best was lucky on seed 0
+    taken = []
+    while (item := schedule.next_item()[0]) is not None and item.stage == "selection":
+        taken.append((item.trial.user_attrs["seed"], item.trial.user_attrs["overrides"][0]))
+        item.study.tell(item.trial, scores[item.trial.user_attrs["overrides"][0]])
+    assert sorted(taken) == sorted((seed, o) for seed in (4, 5) for o in scores)  # after rerun seeds 1-3
+    assert item.stage == "tuned" and item.trial.user_attrs["overrides"] == ["optimizer.lr=0.02"]
+    assert item.trial.user_attrs["seed"] == 1
+    result = read_search(schedule, "sgd")
+    assert result.chosen.lr == 0.02 and result.selection_score(result.chosen) == pytest.approx(0.87)
+
+
+def test_the_search_never_takes_more_than_its_budget_while_trials_run(tmp_path: Path) -> None:
+    schedule = _schedule(tmp_path, "budget=2", "defaults_too=false")
+    first, second = schedule.next_item()[0], schedule.next_item()[0]
+    assert first.stage == second.stage == "search" and first.trial.number != second.trial.number
+    assert schedule.next_item() == (None, False)  # both running: nothing to take, not done
 
 
 def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path) -> None:
@@ -163,7 +278,13 @@ def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path) -> None:
         ("optimizer=sgdd",): "optimizer=sgdd is not in conf/optimizer/",
         ("resume=true",): "resume=true continues a protocol's folder: name it with out=<folder>",
         (f"out={tmp_path / 'busy'}",): "already holds a protocol; continue it with resume=true",
-        ("budget=0",): "budget, seeds and jobs must be at least 1",
+        ("budget=0",): "budget, seeds and workers must be at least 1",
+        ("workers=0",): "budget, seeds and workers must be at least 1",
+        ("selection.top_k=-1",): "selection.top_k=-1 must be at least 1",
+        ("pruner=fast",): "Could not find 'pruner/fast'",
+        ("heartbeat.grace_s=1",): "heartbeat: 0 < interval_s (10) < grace_s (1)",
+        (f"storage=sqlite:///{tmp_path}/no/such/folder/x.db", f"out={tmp_path / 'new'}"):
+            f"the Optuna storage sqlite:///{tmp_path}/no/such/folder/x.db cannot be opened",
         ("search=grid",): "search=grid is not in conf/hparams_search/",
         ("experiment=fashion_mnist_zoo",): "brings a sweep of its own (hydra.sweeper.params: optimizer, seed)",
         ("trainer.max_epoch=3",): "Could not override 'trainer.max_epoch'",
@@ -184,20 +305,32 @@ def test_resume_refuses_another_protocol_in_the_same_folder(tmp_path: Path) -> N
     assert not (out / "search").exists()
 
 
+def test_a_shared_study_of_another_protocol_is_refused_before_any_run(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = run_tune("optimizer=sgd", *DIGITS, "budget=1", "seeds=1", "defaults_too=false", "selection.seeds=0",
+                     f"storage={storage}", f"out={tmp_path / 'a'}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    other = run_tune("optimizer=sgd", *DIGITS, "budget=2", "seeds=1", "defaults_too=false", "selection.seeds=0",
+                     f"storage={storage}", f"out={tmp_path / 'b'}", cwd=tmp_path)
+    assert other.returncode == 2 and "the study tune/sgd/search holds another protocol (budget: 1 -> 2)" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1 and not (tmp_path / "b" / "search").exists()
+
+
 def test_lr_find_seeds_the_range_of_a_search_that_also_tunes_weight_decay(tmp_path: Path) -> None:
     out = tmp_path / "tune"
     result = run_tune("optimizer=adamw", *DIGITS, "search=lr_wd", "budget=2", "seeds=1", "defaults_too=false",
-                      "lr_find.enabled=true", "lr_find.steps=20", f"out={out}", cwd=tmp_path)
+                      "selection.seeds=0", "widen.rounds=0", "lr_find.enabled=true", "lr_find.steps=20", f"out={out}",
+                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads((out / "search" / "adamw" / "lr_find" / "lr_find.json").read_text())
     assert len(found["lr"]) == len(found["loss"]) > 0
     assert (out / "search" / "adamw" / "lr_find" / "lr_find.png").is_file()
-    search = read_search(out / "search" / "adamw", "adamw")
+    search = read_search(load_schedule(out), "adamw")
     low, high = search.lr_range
     assert low == pytest.approx(found["suggestion"] / 30) and high == pytest.approx(found["suggestion"] * 30)
     assert all(low <= t.lr <= high for t in search.trials)
     assert all(set(t.params) == {"optimizer.lr", "optimizer.weight_decay"} for t in search.trials)
     (rerun,) = summaries_under(out / "tuned").values()  # both chosen settings repeated, exactly
     assert rerun["lr"] == search.best.lr
-    assert rerun["config"]["optimizer.weight_decay"] == float(search.best.params["optimizer.weight_decay"])
+    assert rerun["config"]["optimizer.weight_decay"] == search.best.params["optimizer.weight_decay"]
     assert "weight_decay=" in (out / "report" / "tuning.md").read_text()

@@ -21,6 +21,8 @@ ADVERTISEMENTS = ("litlogger",)
 NOT_THE_USERS_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # raised inside Lightning's own code
     r".*does not have many workers.*",  # optlab's data lives in memory: worker processes would only cost start-up
+    # On a machine with SLURM's client: optlab's SLURM jobs come from hydra/launcher=slurm, not from srun by hand
+    r".*The `srun` command is available on your system but is not used.*",
 )
 
 

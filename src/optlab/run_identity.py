@@ -17,8 +17,9 @@ SEED_KEYS = ("seed",)
 # Keys that change where or how visibly a run goes, never its numbers (prefixes match their sub-keys). The
 # checkpoint folder follows the run folder: a sweep moved elsewhere still resumes. A setting copied into a callback
 # by interpolation is listed under both names (the resolved config holds both).
-NOT_IDENTITY = ("hydra", "resume", "resume_refused", "torch_threads", "report", "test", "data.root", "data.download",
-                "data.verify", "trainer.enable_progress_bar", "trainer.enable_model_summary", "callbacks.progress_bar",
+NOT_IDENTITY = ("hydra", "optuna_trial", "resume", "resume_refused", "torch_threads", "report", "test", "data.root",
+                "data.download", "data.verify", "trainer.enable_progress_bar", "trainer.enable_model_summary",
+                "callbacks.progress_bar",
                 "logger", "divergence.check_every_n_steps", "callbacks.divergence_guard.check_every_n_steps",
                 "callbacks.checkpoint.dirpath")
 SWEPT_KEYS_ENV = "OPTLAB_SWEPT_KEYS"  # set by the multirun callback for the jobs of its sweep
@@ -58,6 +59,15 @@ def _safe(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+\-=]", "-", value)
 
 
+def _display(value: str) -> str:
+    """A searched float as a name shows it (0.00017826497151386962 -> 0.000178); the override keeps it whole."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.3g}" if len(value) > 8 and "e" not in value.lower() or len(value) > 12 else value
+
+
 def run_name(optimizer: str, overrides: Sequence[str], seed: Any, swept: Sequence[str] | None) -> str:
     """<optimizer>_<swept values>_seed<seed>, e.g. adam_lr0.1_seed2 or adam_cosine_seed1.
 
@@ -68,7 +78,7 @@ def run_name(optimizer: str, overrides: Sequence[str], seed: Any, swept: Sequenc
     keys = [k for k in pairs if is_identity(k) and k != "optimizer" and (swept is None or k in swept)]
     parts = [optimizer.replace("/", "-")]
     for key in keys:
-        value = pairs[key]
+        value = _display(pairs[key])
         parts.append(_safe(value if "." not in key else f"{_short(key)}{value}"))
     return "_".join([*parts, f"seed{seed}"])
 

@@ -23,6 +23,7 @@ class Status(str, Enum):
     RUNNING = "running"  # started, not ended (a crash of the whole process leaves this)
     OK = "ok"
     DIVERGED = "diverged"  # stopped by the divergence guard: a result, not an error
+    PRUNED = "pruned"  # stopped by a search's pruner: its validation accuracy fell behind other trials' at a rung
     SKIPPED = "skipped"  # the optimizer does not apply (SparseAdam on dense weights)
     FAILED = "failed"
     INTERRUPTED = "interrupted"
@@ -31,7 +32,7 @@ class Status(str, Enum):
         return self.value
 
 
-FINISHED = (Status.OK, Status.DIVERGED, Status.SKIPPED)  # resume=true leaves these; the others run again
+FINISHED = (Status.OK, Status.DIVERGED, Status.PRUNED, Status.SKIPPED)  # resume=true leaves these; the others run again
 
 
 class SummaryError(ValueError):

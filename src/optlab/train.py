@@ -11,16 +11,27 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from hydra_plugins.optlab_launchers.slurm import SlurmLauncher
+from hydra_plugins.optlab_sweepers.optuna_sweeper import OptunaSweeper
+from hydra_plugins.optlab_sweepers.tune_worker import TuneWorker
 from optlab.gpu_jobs import gpu_for_this_job
 from optlab.run_identity import SWEPT_KEYS_ENV, run_name
 from optlab.summary import Status
 from optlab.sweep_progress import announce_run_end
+
+# optlab's sweepers and launcher, registered by hand as well: Hydra finds plugins by scanning the hydra_plugins
+# namespace, which an editable install (pip install -e, setuptools' default mode) hides from that scan; an installed
+# wheel needs neither.
+for _plugin in (OptunaSweeper, TuneWorker, SlurmLauncher):
+    Plugins.instance().register(_plugin)
 
 
 def _run_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
@@ -42,6 +53,16 @@ def _optimizer_name(*, _root_: DictConfig) -> str:
 
 OmegaConf.register_new_resolver("optlab_optimizer_name", _optimizer_name, replace=True)
 OmegaConf.register_new_resolver("optlab_gpu_for_job", gpu_for_this_job, replace=True)
+
+
+def _slurm_gpus(accelerator: str, devices: Any) -> int | None:
+    """GPUs a SLURM job asks for (conf/hydra/launcher/slurm.yaml): the run's own, none for a CPU run."""
+    if str(accelerator) not in ("gpu", "cuda"):
+        return None
+    return int(devices) if str(devices).isdigit() else 1
+
+
+OmegaConf.register_new_resolver("optlab_slurm_gpus", _slurm_gpus, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="train")

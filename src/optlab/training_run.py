@@ -35,6 +35,7 @@ from optlab.resume import ResumeError, SweepStopped, previous_run, usable_checkp
 from optlab.run_identity import override_pairs
 from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary, Status
+from optlab.tune.pruning import Pruned, TrialPruning
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status, summary.reason = Status.DIVERGED, str(diverged)
         summary.diverged_step, summary.diverged_epoch = diverged.step, diverged.epoch
         log.warning("diverged: %s", diverged)
+    except Pruned as pruned:
+        summary.status, summary.reason = Status.PRUNED, str(pruned)
+        log.info("pruned: %s", pruned)
     except SystemExit:
         if not trainer.interrupted:  # not Lightning's own exit after Ctrl-C or SIGTERM: not ours to handle
             raise
@@ -151,6 +155,8 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status = Status.OK
     summary.train_time_s = time.perf_counter() - started
     _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
+    if summary.status == Status.PRUNED:  # stopped at the end of an epoch's validation: that epoch was trained
+        summary.epochs += 1
     if summary.status == Status.OK:
         validate_final_weights(trainer, module, datamodule, summary)
     summary.layer_drift = layer_drift(initial_weights, model)
@@ -211,6 +217,8 @@ def build_callbacks(cfg: DictConfig, has_learning_rate: bool, multirun: bool) ->
         callbacks["model_summary"] = ModelSummary()
     if not cfg.trainer.enable_progress_bar:
         callbacks = {name: cb for name, cb in callbacks.items() if not isinstance(cb, ProgressBar)}
+    if cfg.optuna_trial.id is not None:
+        callbacks["trial_pruning"] = TrialPruning(**cfg.optuna_trial, pruner=instantiate(cfg.pruner))
     if not has_learning_rate:
         log.info("this optimizer keeps no learning rate: nothing for the learning-rate monitor to log")
         callbacks = {name: cb for name, cb in callbacks.items() if not isinstance(cb, LearningRateMonitor)}

@@ -24,6 +24,8 @@ class ReportOnMultirunEnd(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Jobs name their folders after the swept keys; they learn them from the environment, which the
         joblib launcher's workers and submitit's cluster jobs inherit."""
+        if config.hydra.sweeper.get("protocol"):  # an optlab.tune worker: it names its runs and prints their lines
+            return
         params = config.hydra.sweeper.get("params") or {}
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(command_line_overrides(config), dict(params)))
         jobs = planned_jobs(config)
@@ -31,15 +33,29 @@ class ReportOnMultirunEnd(Callback):
         print(f"sweep: {jobs if jobs is not None else 'an unknown number of'} runs into {config.hydra.sweep.dir}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.sweeper.get("protocol"):  # an optlab.tune worker: its runs are the protocol's, not its own
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         summaries = {folder: _read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
         problems = [f"{folder.name}: {s}" if isinstance(s, str) else f"{folder.name}: {s.reason}"
                     for folder, s in summaries.items()
-                    if isinstance(s, str) or s.status in (Status.FAILED, Status.RUNNING)]
+                    if isinstance(s, str) or s.status in (Status.FAILED, Status.RUNNING, Status.INTERRUPTED)]
+        problems += unended_runs(sweep_dir, planned_jobs(config))
         if config.report.enabled and summaries:
             problems += _write_report(config, sweep_dir)
         if problems:
             sys.exit("optlab: this sweep did not end well:\n  " + "\n  ".join(problems))
+
+
+def unended_runs(sweep_dir: Path, planned: int | None) -> list[str]:
+    """Runs killed before they could write their summary (a cluster job cancelled or its node lost: the launcher
+    has said which above), and runs that never started."""
+    started = [p.parent for p in sweep_dir.glob("*/.hydra")]
+    problems = [f"{folder.name}: no summary.json, the run was killed before it ended; resume=true continues it"
+                for folder in sorted(started) if not (folder / "summary.json").exists()]
+    if planned is not None and len(started) < planned:
+        problems.append(f"{planned - len(started)} of {planned} runs never started (their jobs' errors are above)")
+    return problems
 
 
 def _write_report(config: DictConfig, sweep_dir: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""`python -m optlab.tune [optimizer=...] [budget=16] [seeds=5] [jobs=2] [any optlab.train override]`.
+"""`python -m optlab.tune [optimizer=...] [budget=16] [seeds=5] [workers=2] [pruner=asha] [any optlab.train override]`.
 
 Runs the protocol of conf/tune.yaml and prints where its report is. An interrupted protocol continues with
 `resume=true out=<its folder>`.

@@ -1,13 +1,12 @@
-"""The protocol's steps, each an `optlab.train -m` run of its own (Hydra's sweeper and launcher do the work):
+"""The protocol's coordinator (`python -m optlab.tune`): it checks and records the protocol, works out each
+optimizer's search space (after the learning-rate finder, when asked), opens the storage, queues what is known
+at the start, then starts `workers` processes and waits for them. The workers (optlab.tune.worker) do the runs;
+what they run next is optlab.tune.schedule's.
 
-1. per optimizer, the search (conf/hparams_search/<search>) with `budget` trials on `search_seed`;
-2. per optimizer, the trial with the best validation accuracy rerun on the fresh seeds (and, with defaults_too,
-   the config default on the same seeds, so default vs tuned is a paired comparison);
-3. the report (optlab.tune.tuning_report).
-
-Every step runs with resume=true into its own folder under `out`: a step that already finished is skipped by
-optlab.train's resume, one that was interrupted continues, and a seeded search proposes the same trials again,
-so an interrupted protocol, rerun with resume=true, repeats no finished run.
+A worker is `python -m optlab.train -m hydra/sweeper=optlab_tune_worker ...`: each of its runs is an ordinary
+optlab.train job in its own folder under `out` (search/, selection/, tuned/, default/), run by Hydra's launcher.
+Everything the protocol knows is in its storage and folders, so `resume=true out=<folder>` continues it: finished
+runs are kept, a run a killed worker left is run again from its checkpoint after the heartbeat's grace period.
 """
 
 from __future__ import annotations
@@ -17,101 +16,130 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
 
 from optlab.summary import write_atomic
 from optlab.tune.lr_finder import find_lr_range
-from optlab.tune.settings import TuneError, TuneSettings, check_same_protocol
-from optlab.tune.trials import SearchResult, read_search
+from optlab.tune.schedule import Schedule, folder_name
+from optlab.tune.settings import CONFIG_MODULE, TuneError, TuneSettings, check_same_protocol
+from optlab.tune.storage import StorageError, default_url, lost, open_storage, shown
+from optlab.tune.worker import RECORD
 
 log = logging.getLogger(__name__)
-RECORD = "tune.json"
-T = TypeVar("T")
-
-
-def folder_name(optimizer: str) -> str:
-    return optimizer.replace("/", "-")
+WORKER_STOP_S = 60  # how long stopped workers get to write their runs' summaries before they are killed
 
 
 def run_protocol(settings: TuneSettings) -> None:
-    """Steps 1 and 2 for every optimizer, in its folders under settings.out; wall times go to tune.json."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = settings.storage or default_url(settings.out)
+    try:
+        _run(settings, url)
+    except SQLAlchemyError as error:
+        raise TuneError(lost(url, error, settings.out)) from None
+
+
+def _run(settings: TuneSettings, url: str) -> None:
+    settings.out.mkdir(parents=True, exist_ok=True)
     record = _open_record(settings)
-    for optimizer in settings.optimizers:
-        result = _timed(record, settings, f"search {optimizer}", lambda o=optimizer: search(settings, o))
-        chosen = result.best
-        if chosen is None:
-            log.warning("%s: no trial finished (%s); nothing to rerun", optimizer, result.why_none)
-            continue
-        chosen_overrides = [f"{key}={value}" for key, value in chosen.params.items()]
-        if not chosen_overrides:  # a rerun would silently repeat the default instead of the chosen setting
-            raise TuneError(f"the search of {optimizer} set nothing its trials record (hydra.sweeper.params empty?)")
-        log.info("%s: %s chosen (validation accuracy %.4f); rerunning on seeds %s", optimizer,
-                 " ".join(chosen_overrides), chosen.objective, settings.rerun_seeds)
-        _timed(record, settings, f"rerun {optimizer}",
-               lambda o=optimizer, chosen=chosen_overrides: rerun(settings, o, "tuned", chosen))
-        if settings.defaults_too:
-            _timed(record, settings, f"default {optimizer}", lambda o=optimizer: rerun(settings, o, "default", []))
+    try:
+        storage = open_storage(url, settings.heartbeat)
+    except StorageError as error:
+        raise TuneError(str(error)) from None
+    schedule = Schedule(settings, storage, url, spaces={})
+    schedule.prepare()  # refuses a study of another protocol before any run
+    started = time.perf_counter()
+    ranges = {o: _lr_find(settings, o) for o in settings.optimizers} if settings.lr_find["enabled"] else {}
+    record["wall_time_s"]["lr_find"] = record["wall_time_s"].get("lr_find", 0.0) + time.perf_counter() - started
+    record["spaces"] = {o: search_params(settings, o, ranges.get(o)) for o in settings.optimizers}
+    record["settings"] = settings.to_record()
+    _write(settings, record)
+    log.info("%d optimizers, %d worker(s); the studies: %s", len(settings.optimizers), settings.workers, shown(url))
+    started = time.perf_counter()
+    try:
+        run_workers(settings)
+    finally:
+        record["wall_time_s"]["workers"] = record["wall_time_s"].get("workers", 0.0) + time.perf_counter() - started
+        _write(settings, record)
+    record["costs"] = schedule.costs()  # per optimizer and stage: runs, pruned, epochs, wall time
+    _write(settings, record)
 
 
-def search(settings: TuneSettings, optimizer: str) -> SearchResult:
-    folder = settings.out / "search" / folder_name(optimizer)
-    lr_range = []
-    if settings.lr_find["enabled"]:
-        low, high = find_lr_range(settings, optimizer, folder / "lr_find")
-        lr_range = [f"search.lr_range=[{low!r},{high!r}]"]
-    train(settings, folder, [
-        f"hparams_search={settings.search}", f"optimizer={optimizer}", *lr_range,
-        f"seed={settings.search_seed}", f"hydra.sweeper.n_trials={settings.budget}",
-        f"hydra.sweeper.sampler.n_startup_trials={max(1, settings.budget // 2)}",
-        f"hydra.sweeper.n_jobs={settings.jobs}",
-    ], what=f"the search of {optimizer}")
-    return read_search(folder, optimizer)
+def search_params(settings: TuneSettings, optimizer: str, lr_range: tuple[float, float] | None) -> dict[str, str]:
+    """hydra.sweeper.params of conf/hparams_search/<search> for this optimizer, resolved (its lr range filled in)."""
+    import optlab.train  # noqa: F401 - registers the resolvers the search config uses
+
+    overrides = [*settings.train_overrides, f"hparams_search={settings.search}", f"optimizer={optimizer}"]
+    if lr_range is not None:
+        overrides.append(f"search.lr_range=[{lr_range[0]!r},{lr_range[1]!r}]")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+            params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
+    except HydraException as error:
+        raise TuneError(f"search={settings.search} for {optimizer}: {str(error).splitlines()[0]}") from None
+    if not params:
+        raise TuneError(f"conf/hparams_search/{settings.search}.yaml searches nothing (hydra.sweeper.params is empty)")
+    return {str(k): str(v) for k, v in params.items()}
 
 
-def rerun(settings: TuneSettings, optimizer: str, kind: str, overrides: list[str]) -> None:
-    seeds = ",".join(str(s) for s in settings.rerun_seeds)
-    train(settings, settings.out / kind / folder_name(optimizer), [f"optimizer={optimizer}", *overrides,
-                                                                    f"seed={seeds}"],
-          what=f"the {kind} reruns of {optimizer}")
+def _lr_find(settings: TuneSettings, optimizer: str) -> tuple[float, float]:
+    return find_lr_range(settings, optimizer, settings.out / "search" / folder_name(optimizer) / "lr_find")
 
 
-def launcher_overrides(settings: TuneSettings) -> list[str]:
-    """Parallel runs through Hydra's joblib launcher, unless the command line chose a launcher itself."""
-    if settings.jobs == 1 or any(o.startswith("hydra/launcher=") for o in settings.train_overrides):
-        return []
-    return ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={settings.jobs}", "torch_threads=1"]
+def worker_command(settings: TuneSettings, index: int) -> list[str]:
+    threads = ["torch_threads=1"] if settings.workers > 1 else []
+    return [sys.executable, "-m", "optlab.train", "-m", *settings.train_overrides, f"pruner={settings.pruner}",
+            *threads, "report.enabled=false", "resume=true", "resume_refused=stop",
+            "hydra/sweeper=optlab_tune_worker", f"hydra.sweeper.protocol={settings.out.resolve()}",
+            f"hydra.sweep.dir={settings.out.resolve() / 'workers' / str(index)}"]
 
 
-def train(settings: TuneSettings, folder: Path, overrides: list[str], what: str) -> None:
-    """One `optlab.train -m` into `folder`; its own report is skipped (the protocol writes one at the end). A job
-    whose finished run resume=true refuses (another config) stops it: a search would otherwise go on with new
-    trials in place of the refused ones, and a rerun folder keep another config's results."""
-    command = [sys.executable, "-m", "optlab.train", "-m", *settings.train_overrides, *overrides,
-               *launcher_overrides(settings), f"hydra.sweep.dir={folder}", "report.enabled=false", "resume=true",
-               "resume_refused=stop"]
-    log.info("%s: %s", what, " ".join(command[2:]))
-    if subprocess.run(command).returncode != 0:
-        raise TuneError(f"{what} stopped (its error is above); fix it, then continue with resume=true "
-                        f"out={settings.out}")
+def run_workers(settings: TuneSettings) -> None:
+    """Start the workers and wait; if one stops with an error, stop the others (their runs resume later)."""
+    workers = [subprocess.Popen(worker_command(settings, i)) for i in range(settings.workers)]
+    try:
+        while True:
+            codes = [w.poll() for w in workers]
+            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
+            if failed:
+                _stop(workers)
+                raise TuneError(f"worker {failed[0]} stopped with exit code {codes[failed[0]]} (its error is above); "
+                                f"fix it, then continue with resume=true out={settings.out}")
+            if all(code == 0 for code in codes):
+                return
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        _stop(workers)
+        raise
 
 
-def _open_record(settings: TuneSettings) -> dict:
+def _stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()  # Lightning saves what the run has and marks it interrupted
+    deadline = time.time() + WORKER_STOP_S
+    for worker in workers:
+        try:
+            worker.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _open_record(settings: TuneSettings) -> dict[str, Any]:
     path = settings.out / RECORD
     if settings.resume and path.is_file():
         record = json.loads(path.read_text())
         check_same_protocol(record["protocol"], settings)
         return record
-    return {"protocol": json.loads(json.dumps(settings.protocol(), default=str)), "wall_time_s": {}}
+    return {"protocol": settings.protocol(), "wall_time_s": {}}
 
 
-def _timed(record: dict, settings: TuneSettings, step: str, work: Callable[[], T]) -> T:
-    """Run a step, adding its wall time to tune.json (across resumes: the sum of every attempt)."""
-    started = time.perf_counter()
-    try:
-        return work()
-    finally:
-        times = record["wall_time_s"]
-        times[step] = times.get(step, 0.0) + time.perf_counter() - started
-        write_atomic(settings.out / RECORD, json.dumps(record, indent=2) + "\n")
+def _write(settings: TuneSettings, record: dict[str, Any]) -> None:
+    write_atomic(settings.out / RECORD, json.dumps(record, indent=2) + "\n")

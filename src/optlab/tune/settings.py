@@ -8,6 +8,7 @@ takes a sweep's syntax (a name, a,b,c or glob(*)) and is expanded here against c
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,13 @@ class TuneSettings:
     search: str
     defaults_too: bool
     lr_find: dict[str, Any]  # conf/tune.yaml's lr_find node
-    jobs: int
+    pruner: str  # conf/pruner/<pruner>
+    selection: dict[str, int]  # top_k, seeds
+    widen: dict[str, float]  # within_decades, decades, trials, rounds
+    workers: int
+    storage: str | None  # a database URL; None: optuna.db in out
+    study: str  # the studies' names start with it
+    heartbeat: dict[str, int]  # interval_s, grace_s, retries
     out: Path
     resume: bool
     train_overrides: list[str] = field(default_factory=list)  # given to every optlab.train run
@@ -44,15 +51,34 @@ class TuneSettings:
     @property
     def rerun_seeds(self) -> list[int]:
         """Fresh seeds: 1, 2, ... skipping the search's, so no rerun repeats a run the choice was made on."""
-        return list(itertools.islice((s for s in itertools.count(1) if s != self.search_seed), self.seeds))
+        return self._fresh_seeds()[:self.seeds]
+
+    @property
+    def selection_seeds(self) -> list[int]:
+        """The seeds the top trials are re-evaluated on: the next fresh ones after the rerun seeds, so no seed a
+        choice was made on is ever a seed the chosen setting is reported on."""
+        return self._fresh_seeds()[self.seeds:]
+
+    def _fresh_seeds(self) -> list[int]:
+        count = self.seeds + self.selection["seeds"]
+        return list(itertools.islice((s for s in itertools.count(1) if s != self.search_seed), count))
 
     def protocol(self) -> dict[str, Any]:
-        """What must stay the same for `resume=true` to continue a protocol: not where and how fast it runs, nor
-        which optimizers (each is searched and rerun on its own, so one may be added to a finished protocol)."""
-        record = asdict(self)
-        for key in ("out", "resume", "jobs", "optimizers"):
+        """What must stay the same for `resume=true` to continue a protocol: not where and how fast it runs (workers,
+        storage, heartbeat), nor which optimizers (each is searched and rerun on its own, so one may be added to a
+        finished protocol)."""
+        record = json.loads(json.dumps(asdict(self), default=str))
+        for key in ("out", "resume", "workers", "optimizers", "storage", "heartbeat"):
             record.pop(key)
         return record
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything, as JSON, for the workers (they read it from tune.json)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TuneSettings:
+        return cls(**{**record, "out": Path(record["out"])})
 
 
 def _key(argument: str) -> str:
@@ -71,7 +97,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         mine = [a for a in arguments if _key(a) in own_keys and _key(a) != "optimizer"]
         choice = next((a.split("=", 1)[1] for a in reversed(arguments) if _key(a) == "optimizer"), None)
         try:
-            cfg = compose(config_name="tune", overrides=mine)
+            cfg = compose(config_name="tune", overrides=mine, return_hydra_config=True)
         except HydraException as error:
             raise TuneError(str(error).splitlines()[0]) from None
         loader = GlobalHydra.instance().config_loader()
@@ -83,7 +109,9 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
     settings = TuneSettings(
         optimizers=optimizers, budget=cfg.budget, seeds=cfg.seeds, search_seed=cfg.search_seed, search=cfg.search,
         defaults_too=cfg.defaults_too, lr_find=OmegaConf.to_container(cfg.lr_find),
-        jobs=cfg.jobs, out=Path(cfg.out), resume=cfg.resume,
+        pruner=str(cfg.hydra.runtime.choices.pruner), selection=OmegaConf.to_container(cfg.selection),
+        widen=OmegaConf.to_container(cfg.widen), workers=cfg.workers, storage=cfg.storage, study=cfg.study,
+        heartbeat=OmegaConf.to_container(cfg.heartbeat), out=Path(cfg.out), resume=cfg.resume,
         train_overrides=train_overrides,
     )
     check_settings(settings, searches, out_given=any(_key(a) == "out" for a in arguments))
@@ -135,8 +163,18 @@ def check_train_overrides(overrides: list[str], optimizer: str) -> None:
 
 
 def check_settings(settings: TuneSettings, searches: list[str], out_given: bool) -> None:
-    if settings.budget < 1 or settings.seeds < 1 or settings.jobs < 1:
-        raise TuneError("budget, seeds and jobs must be at least 1, e.g. budget=16 seeds=5 jobs=2")
+    if settings.budget < 1 or settings.seeds < 1 or settings.workers < 1:
+        raise TuneError("budget, seeds and workers must be at least 1, e.g. budget=16 seeds=5 workers=2")
+    if settings.selection["top_k"] < 1 or settings.selection["seeds"] < 0:
+        raise TuneError(f"selection.top_k={settings.selection['top_k']} must be at least 1 and selection.seeds="
+                        f"{settings.selection['seeds']} at least 0 (0: choose on the search seed alone)")
+    if settings.widen["rounds"] < 0 or (settings.widen["rounds"] and (settings.widen["trials"] < 1
+                                                                       or settings.widen["decades"] <= 0)):
+        raise TuneError("widen: rounds must be at least 0, and with rounds, trials at least 1 and decades above 0")
+    heartbeat = settings.heartbeat
+    if not 0 < heartbeat["interval_s"] < heartbeat["grace_s"] or heartbeat["retries"] < 0:
+        raise TuneError(f"heartbeat: 0 < interval_s ({heartbeat['interval_s']}) < grace_s ({heartbeat['grace_s']}) "
+                        f"and retries ({heartbeat['retries']}) >= 0 are needed")
     if settings.search not in searches:
         raise TuneError(f"search={settings.search} is not in conf/hparams_search/; choose from {', '.join(searches)}")
     if settings.lr_find["enabled"] and settings.lr_find["factor"] <= 1:

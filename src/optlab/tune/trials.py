@@ -1,7 +1,8 @@
-"""A search's trials as its runs' summary.json files hold them, and the choice among them.
+"""A protocol's search, read back from its Optuna study: every trial's lr, outcome and score, the range finally
+searched, and the choice.
 
-The choice is made on validation accuracy only (RunSummary.objective, the value the sweeper maximised); the test
-accuracy the trials also recorded is never looked at here.
+The choice is made on validation accuracy only (the trials' objective); the test accuracy the runs also recorded
+is never looked at here.
 """
 
 from __future__ import annotations
@@ -9,17 +10,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from optlab.report.runs import find_run_folders
-from optlab.run_identity import override_pairs
-from optlab.summary import RunSummary, Status
-from optlab.tune.settings import TuneError
+from optlab.summary import Status
+from optlab.tune.schedule import LR, Schedule, mean
 
 GOOD_WITHIN = 0.01  # a trial within 1 point of the best counts towards the good lr range
-EDGE_DECADES = 0.1  # a choice this close to an end of the range (in decades) is flagged: widen the range
 
 
 @dataclass(frozen=True)
@@ -28,21 +23,35 @@ class Trial:
     status: Status
     objective: float  # validation accuracy; 0.0 for a trial that diverged, failed or could not run
     reason: str
-    # What the sweeper set, as its overrides wrote it ({"optimizer.lr": "0.0443..."}): a rerun repeats exactly these.
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)  # what the search set ({"optimizer.lr": "0.0443..."})
+    number: int = -1
+    epochs: int = 0
+    val_acc: float = math.nan  # the last validation accuracy it reached (a pruned trial's, where it stopped)
 
 
 @dataclass(frozen=True)
 class SearchResult:
     optimizer: str
     trials: list[Trial]
-    lr_range: tuple[float, float] = (math.nan, math.nan)  # the range searched (the trials' search.lr_range)
+    lr_range: tuple[float, float] = (math.nan, math.nan)  # the range finally searched (widened ends included)
+    configured_range: tuple[float, float] = (math.nan, math.nan)
+    widened_trials: int = 0
+    chosen_number: int | None = None  # the setting rerun on the fresh seeds (after selection)
+    selection: dict[int, list[float]] = field(default_factory=dict)  # candidate -> its selection-seed objectives
+    edge_within: float = 0.25
 
     @property
     def best(self) -> Trial | None:
-        """The finished trial with the highest validation accuracy (the first found on a tie); None if none."""
+        """The finished trial with the highest validation accuracy on the search seed; None if none."""
         finished = [t for t in self.trials if t.status == Status.OK]
         return max(finished, key=lambda t: t.objective) if finished else None
+
+    @property
+    def chosen(self) -> Trial | None:
+        return next((t for t in self.trials if t.number == self.chosen_number), None)
+
+    def selection_score(self, trial: Trial | None) -> float:
+        return mean(self.selection[trial.number]) if trial is not None and trial.number in self.selection else math.nan
 
     @property
     def why_none(self) -> str:
@@ -64,39 +73,33 @@ class SearchResult:
 
     @property
     def at_edge(self) -> bool:
-        """The chosen lr lies within EDGE_DECADES of an end of the range searched: the best may lie beyond it."""
-        best = self.best
-        if best is None or not all(math.isfinite(bound) for bound in self.lr_range):
+        """The chosen lr lies within edge_within decades of an end of the range finally searched, after every
+        widening round: a lower bound, the best may lie beyond."""
+        chosen = self.chosen or self.best
+        if chosen is None or not all(math.isfinite(bound) for bound in self.lr_range):
             return False
-        return min(abs(math.log10(best.lr / bound)) for bound in self.lr_range) < EDGE_DECADES
+        return min(abs(math.log10(chosen.lr / bound)) for bound in self.lr_range) < self.edge_within
 
     def count(self, status: Status) -> int:
         return sum(t.status == status for t in self.trials)
 
 
-def read_search(folder: Path, optimizer: str) -> SearchResult:
-    """Every trial under a search's folder, in the order they ran (their folders start with the job number)."""
-    run_folders = sorted(find_run_folders([folder]), key=_job_number)
-    searched = searched_keys(run_folders[0]) if run_folders else []
-    summaries = [RunSummary.read(f) for f in run_folders]
-    summaries = [s for s in summaries if s is not None and s.lr is not None]
-    trials = [Trial(float(s.lr), s.status, s.objective, s.reason,
-                    {k: v for k, v in override_pairs(s.overrides).items() if k in searched}) for s in summaries]
-    searched = summaries[0].config.get("search.lr_range") if summaries else None
-    return SearchResult(optimizer, trials, tuple(searched) if searched else (math.nan, math.nan))
+def read_search(schedule: Schedule, optimizer: str) -> SearchResult:
+    """The search of one optimizer, its trials in the order they were made."""
+    import optuna
 
-
-def searched_keys(run_folder: Path) -> list[str]:
-    """The keys the search varied (hydra.sweeper.params), from the Hydra config a trial saved."""
-    saved = run_folder / ".hydra" / "hydra.yaml"
-    if not saved.is_file():
-        raise TuneError(f"{saved} is missing: without it the searched settings are unknown; keep hydra.output_subdir "
-                        "for searches")
-    params = OmegaConf.load(saved).hydra.sweeper.get("params") or {}
-    return [str(key) for key in params]
-
-
-def _job_number(run_folder: Path) -> int:
-    """Hydra's job number, the start of a sweep's run folder name (12_adam_lr0.001_seed0)."""
-    number = run_folder.name.split("_", 1)[0]
-    return int(number) if number.isdigit() else -1
+    study = schedule.study(optimizer, "search")
+    trials = []
+    for t in sorted(schedule.search_trials(optimizer), key=lambda t: t.number):
+        if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING) or LR not in t.params:
+            continue
+        status = Status(t.user_attrs["status"]) if "status" in t.user_attrs else Status.FAILED
+        reason = t.user_attrs.get("reason", "its worker stopped and every retry too")
+        objective = t.value if t.state == optuna.trial.TrialState.COMPLETE else 0.0
+        trials.append(Trial(float(t.params[LR]), status, objective, reason, dict(t.params), t.number,
+                            int(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan))))
+    configured = schedule.search_range_configured(optimizer)
+    return SearchResult(optimizer, trials, schedule.search_range(optimizer) or (math.nan, math.nan),
+                        configured or (math.nan, math.nan), int(study.user_attrs.get("widened_trials", 0)),
+                        study.user_attrs.get("chosen"), schedule.selection_scores(optimizer),
+                        schedule.settings.widen["within_decades"])

@@ -1,0 +1,118 @@
+"""One worker of a protocol (hydra/sweeper=optlab_tune_worker, started by optlab.tune): take the next run under the
+claim lock, run it through the launcher while beating Optuna's heartbeat for its trial, tell the outcome, repeat
+until the protocol is done. Any number of workers, on any machine that sees the protocol's folder and storage."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import CompactHydraException
+
+from optlab.sweep_progress import LOGGER
+from optlab.tune.outcome import job_summary, tell
+from optlab.tune.schedule import Item, Schedule
+from optlab.tune.settings import TuneSettings
+from optlab.tune.storage import default_url, lost, open_storage
+
+RECORD = "tune.json"
+LOCK = ".claim.lock"
+IDLE_POLL_S = 2.0  # how often a worker with nothing to take looks again
+log = logging.getLogger(LOGGER)
+
+
+def load_schedule(out: Path) -> Schedule:
+    record = json.loads((out / RECORD).read_text())
+    settings = TuneSettings.from_record(record["settings"])
+    url = settings.storage or default_url(out)
+    return Schedule(settings, open_storage(url, settings.heartbeat), url, record["spaces"])
+
+
+@contextlib.contextmanager
+def claim_lock(out: Path) -> Iterator[None]:
+    """One worker at a time chooses and takes a trial (an advisory lock on a file in the protocol's folder)."""
+    with open(out / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def heartbeat(storage: Any, trial_id: int, interval_s: float) -> Iterator[None]:
+    """Beat for the trial while its run goes on; a worker killed mid-run stops beating, and after the grace period
+    any worker fails the trial and queues it again."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a storage away for a moment: the next beat tries again, and
+                storage.record_heartbeat(trial_id)  # the worker's own next call says it in one line if it stays away
+            if stop.wait(interval_s):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class StorageLost(CompactHydraException):
+    """The storage stopped answering; Hydra prints the message alone and the worker exits non-zero."""
+
+
+def work(protocol: str, launcher: Any, arguments: list[str]) -> None:
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    out = Path(protocol)
+    schedule = load_schedule(out)
+    try:
+        _work(out, schedule, launcher, arguments)
+    except (SQLAlchemyError, StorageInternalError) as error:  # Optuna wraps some of SQLAlchemy's in its own
+        raise StorageLost(lost(schedule.storage_url, error, out)) from None
+
+
+def _work(out: Path, schedule: Schedule, launcher: Any, arguments: list[str]) -> None:
+    interval = schedule.settings.heartbeat["interval_s"]
+    while True:
+        with claim_lock(out):
+            item, done = schedule.next_item()
+            if item is not None:  # beating from the moment it is taken: a trial never runs without a heartbeat
+                schedule.storage.record_heartbeat(item.trial._trial_id)
+        if done:
+            return
+        if item is None:
+            time.sleep(IDLE_POLL_S)
+            continue
+        started = time.perf_counter()
+        with heartbeat(schedule.storage, item.trial._trial_id, interval):
+            (job_return,) = launcher.launch([[*arguments, *item.overrides]], initial_job_idx=item.trial.number)
+        if job_return.hydra_cfg is None:  # a cluster job lost (hydra/launcher=slurm has said which): not the
+            log.warning("%s %s %s: its job ended without a result; it runs again once its heartbeat is stale",
+                        item.stage, item.optimizer, item.label)  # setting's fault, so it is not told: retried
+            continue
+        summary = job_summary(job_return)
+        tell(item.study, item.trial, summary, time.perf_counter() - started)
+        log.info("%s", progress_line(item, summary))
+
+
+def progress_line(item: Item, summary: Any) -> str:
+    status = str(summary.status) if summary is not None else "failed"
+    parts = [status]
+    if summary is not None and summary.status.value in ("ok", "pruned"):
+        parts.append(f"val {summary.val_acc:.2%} after {summary.epochs} epochs")
+    if summary is not None and summary.status.value not in ("ok", "pruned") and summary.reason:
+        parts.append(summary.reason)
+    return f"{item.stage} {item.optimizer} {item.label}: {', '.join(parts)}"

@@ -1,0 +1,100 @@
+"""Sweeps and tuning on a real SLURM cluster: tests/services.py starts a one-node cluster on this machine (munged,
+slurmctld, slurmd) and stops it after; every run is a SLURM job submitted through Hydra's submitit launcher
+(conf/hydra/launcher/slurm.yaml)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from services import slurm_cluster
+
+pytestmark = pytest.mark.slow
+SMALL_JOBS = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+              "hydra.launcher.timeout_min=10"]
+
+
+def test_a_sweep_runs_as_slurm_jobs_and_reports_when_they_have_ended(tmp_path: Path) -> None:
+    with slurm_cluster() as env:
+        sweep = tmp_path / "sweep"
+        result = subprocess.run([sys.executable, "-m", "optlab.train", "-m", "optimizer=sgd,adam", "data=digits",
+                                 "debug=tiny", *SMALL_JOBS, f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    runs = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
+    assert sorted(r["optimizer"] for r in runs) == ["adam", "sgd"] and all(r["status"] == "ok" for r in runs)
+    assert (sweep / "report" / "summary.md").is_file()
+    logs = list((sweep / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == 2  # one SLURM job per run, its log where the launcher's conf says
+
+
+def test_the_tuning_protocol_runs_its_trials_as_slurm_jobs(tmp_path: Path) -> None:
+    with slurm_cluster() as env:
+        out = tmp_path / "tune"
+        result = subprocess.run([sys.executable, "-m", "optlab.tune", "optimizer=sgd,adam", "data=digits",
+                                 "debug=tiny", "budget=2", "seeds=1", "selection.seeds=0", "widen.rounds=0",
+                                 "workers=2", *SMALL_JOBS, f"out={out}"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "report" / "tuning.md").is_file()
+    summaries = list(out.glob("*/*/*/summary.json"))  # search, tuned and default runs of both optimizers
+    assert len(summaries) == 2 * (2 + 1 + 1) and all(json.loads(p.read_text())["status"] in ("ok", "pruned")
+                                                     for p in summaries)
+    assert len(list(out.rglob(".submitit/*/*_log.out"))) == len(summaries)
+
+
+def test_a_partition_or_account_slurm_does_not_have_is_its_refusal_in_one_line(tmp_path: Path) -> None:
+    with slurm_cluster() as env:
+        refused = {key: subprocess.run([sys.executable, "-m", "optlab.train", "-m", "optimizer=sgd", "data=digits",
+                                        "debug=tiny", *SMALL_JOBS, f"hydra.launcher.{key}=nowhere",
+                                        f"hydra.sweep.dir={tmp_path / key}"], cwd=tmp_path, env=env,
+                                       capture_output=True, text=True, timeout=300)
+                   for key in ("partition", "account")}
+    said = {"partition": "Invalid partition name specified", "account": "Invalid account"}
+    for key, result in refused.items():
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert f"SLURM refused the jobs (sbatch: error: Batch job submission failed: {said[key]}" in result.stderr
+
+
+def test_a_cancelled_job_is_listed_and_resume_finishes_it_to_the_numbers_of_an_uninterrupted_sweep(
+        tmp_path: Path) -> None:
+    args = ["-m", "optimizer=sgd,adam", "data=digits", "debug=tiny", "trainer.max_epochs=16", *SMALL_JOBS]
+    with slurm_cluster() as env:
+        straight = tmp_path / "straight"
+        done = subprocess.run([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={straight}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        cancelled = tmp_path / "cancelled"
+        sweep = subprocess.Popen([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={cancelled}"],
+                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while not list(cancelled.glob("1_adam*/checkpoints/last.ckpt")) and time.time() < deadline:
+            time.sleep(0.1)
+        jobs = subprocess.run(["squeue", "--noheader", "--format=%i"], env=env, capture_output=True, text=True)
+        adam_job = next(job for job in jobs.stdout.split() if job.endswith("_1"))  # the array's second run
+        subprocess.run(["scancel", "--signal=KILL", "--full", adam_job], env=env, check=True, timeout=60)
+        stdout, stderr = sweep.communicate(timeout=600)
+        assert sweep.returncode != 0 and "Traceback" not in stderr, stderr[-3000:]
+        assert f"SLURM job {adam_job} (optimizer=adam" in stdout + stderr and " ended CANCELLED" in stdout + stderr
+        listed = stderr[stderr.index("this sweep did not end well"):]  # killed or interrupted, as the signal fell
+        assert "1_adam" in listed and "0_sgd" not in listed
+        assert (cancelled / "report" / "summary.md").is_file()  # of the run that ended
+        sgd = next(cancelled.glob("0_sgd*/summary.json"))
+        assert json.loads(sgd.read_text())["status"] == "ok"
+        kept = sgd.stat().st_mtime_ns
+
+        resumed = subprocess.run([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={cancelled}",
+                                  "resume=true"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert sgd.stat().st_mtime_ns == kept  # finished: not run again
+    for run in ("0_sgd", "1_adam"):
+        expected = json.loads(next(straight.glob(f"{run}*/summary.json")).read_text())
+        got = json.loads(next(cancelled.glob(f"{run}*/summary.json")).read_text())
+        assert got["status"] == "ok" and got["epochs"] == 16
+        for key in ("train_loss", "val_loss", "val_acc"):
+            assert got[key] == pytest.approx(expected[key], rel=1e-5), (run, key)
+    assert (cancelled / "report" / "summary.md").is_file()

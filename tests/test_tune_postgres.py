@@ -1,0 +1,66 @@
+"""optlab.tune on a real PostgreSQL server (tests/services.py starts one in a temporary folder and stops it): two
+workers on one shared storage, the studies read back with Optuna, and the database stopped while a worker trains."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from helpers import run_tune, runs_midway, runs_with_status
+from services import pg_ctl, postgres_server
+
+DIGITS = ["debug=tiny", "data=digits"]
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_workers_tune_into_one_postgresql_database(tmp_path: Path) -> None:
+    with postgres_server() as (url, _):
+        out = tmp_path / "tune"
+        result = run_tune("optimizer=sgd,adam", *DIGITS, "budget=3", "seeds=1", "selection.seeds=0", "widen.rounds=0",
+                          "workers=2", f"storage={url}", "study=shared", f"out={out}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert not (out / "optuna.db").exists()  # the database holds the studies, not a file
+        for optimizer in ("sgd", "adam"):
+            search = optuna.load_study(study_name=f"shared/{optimizer}/search", storage=url)
+            assert len(search.trials) == 3 and all(t.state.is_finished() for t in search.trials)
+            tuned = optuna.load_study(study_name=f"shared/{optimizer}/tuned", storage=url)
+            assert [t.user_attrs["status"] for t in tuned.trials] == ["ok"]
+        assert (out / "report" / "tuning.md").is_file()
+
+
+def test_the_database_stopped_while_a_worker_trains_is_one_line_and_resume_repeats_nothing(tmp_path: Path) -> None:
+    with postgres_server() as (url, data):
+        out = tmp_path / "tune"
+        args = ["optimizer=adam", *DIGITS, "trainer.max_epochs=12", "budget=3", "seeds=1", "defaults_too=false",
+                "selection.seeds=0", "widen.rounds=0", "pruner=none", "heartbeat.interval_s=1", "heartbeat.grace_s=3",
+                f"storage={url}", f"out={out}"]
+        process = subprocess.Popen([sys.executable, "-m", "optlab.tune", *args], cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def runs(status: str) -> list[Path]:
+            return runs_with_status(out / "search", status)
+
+        deadline = time.time() + 300
+        while not (runs("ok") and runs_midway(out / "search")) and time.time() < deadline:
+            time.sleep(0.05)
+        pg_ctl(data, "stop")
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 2, stderr[-3000:]
+        shown = url  # no password in it to hide
+        assert f"the Optuna storage {shown} stopped answering" in stderr and "Traceback" not in stderr
+        before = {p: (p / "summary.json").stat().st_mtime_ns for p in runs("ok")}
+
+        pg_ctl(data, "start")
+        resumed = run_tune(*args, "resume=true", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        for folder, mtime in before.items():
+            assert (folder / "summary.json").stat().st_mtime_ns == mtime, folder
+        search = optuna.load_study(study_name="tune/adam/search", storage=url)
+        counted = [t for t in search.trials if t.state != optuna.trial.TrialState.FAIL]
+        assert len(counted) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
+        assert len(list((out / "search" / "adam").iterdir())) == 3
