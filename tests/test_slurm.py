@@ -11,27 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import compose_config
 from services import slurm_cluster
 
-pytestmark = pytest.mark.slow
 SMALL_JOBS = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
               "hydra.launcher.timeout_min=10"]
 
 
-def test_a_sweep_runs_as_slurm_jobs_and_reports_when_they_have_ended(tmp_path: Path) -> None:
-    with slurm_cluster() as env:
-        sweep = tmp_path / "sweep"
-        result = subprocess.run([sys.executable, "-m", "optlab.train", "-m", "optimizer=sgd,adam", "data=digits",
-                                 "debug=tiny", *SMALL_JOBS, f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-    runs = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
-    assert sorted(r["optimizer"] for r in runs) == ["adam", "sgd"] and all(r["status"] == "ok" for r in runs)
-    assert (sweep / "report" / "summary.md").is_file()
-    logs = list((sweep / ".submitit").glob("*/*_log.out"))
-    assert len(logs) == 2  # one SLURM job per run, its log where the launcher's conf says
+@pytest.mark.parametrize(("device", "gpus"), [("gpu", 1), ("cpu", None), ("auto", None)])
+def test_slurm_jobs_ask_for_the_gpus_their_runs_use(device: str, gpus: int | None, tmp_path: Path) -> None:
+    import optlab.train  # noqa: F401 - registers the resolver the launcher's conf uses
+
+    cfg = compose_config(["hydra/launcher=slurm", f"device={device}"], tmp_path)
+    assert cfg.hydra.launcher.gpus_per_node == gpus
 
 
+@pytest.mark.slow
 def test_the_tuning_protocol_runs_its_trials_as_slurm_jobs(tmp_path: Path) -> None:
     with slurm_cluster() as env:
         out = tmp_path / "tune"
@@ -47,6 +42,7 @@ def test_the_tuning_protocol_runs_its_trials_as_slurm_jobs(tmp_path: Path) -> No
     assert len(list(out.rglob(".submitit/*/*_log.out"))) == len(summaries)
 
 
+@pytest.mark.slow
 def test_a_partition_or_account_slurm_does_not_have_is_its_refusal_in_one_line(tmp_path: Path) -> None:
     with slurm_cluster() as env:
         refused = {key: subprocess.run([sys.executable, "-m", "optlab.train", "-m", "optimizer=sgd", "data=digits",
@@ -60,7 +56,8 @@ def test_a_partition_or_account_slurm_does_not_have_is_its_refusal_in_one_line(t
         assert f"SLURM refused the jobs (sbatch: error: Batch job submission failed: {said[key]}" in result.stderr
 
 
-def test_a_cancelled_job_is_listed_and_resume_finishes_it_to_the_numbers_of_an_uninterrupted_sweep(
+@pytest.mark.slow
+def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_to_the_same_numbers(
         tmp_path: Path) -> None:
     args = ["-m", "optimizer=sgd,adam", "data=digits", "debug=tiny", "trainer.max_epochs=16", *SMALL_JOBS]
     with slurm_cluster() as env:
@@ -68,6 +65,12 @@ def test_a_cancelled_job_is_listed_and_resume_finishes_it_to_the_numbers_of_an_u
         done = subprocess.run([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={straight}"],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
+        runs = [json.loads(p.read_text()) for p in straight.glob("*/summary.json")]
+        assert sorted(r["optimizer"] for r in runs) == ["adam", "sgd"] and all(r["status"] == "ok" for r in runs)
+        assert (straight / "report" / "summary.md").is_file()
+        assert len(list((straight / ".submitit").glob("*/*_log.out"))) == 2  # a SLURM job per run, its log there
+
+        # The same sweep again; its adam job cancelled mid-run (SIGKILL, as an out-of-memory kill or a lost node).
         cancelled = tmp_path / "cancelled"
         sweep = subprocess.Popen([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={cancelled}"],
                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

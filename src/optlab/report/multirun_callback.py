@@ -50,7 +50,7 @@ class ReportOnMultirunEnd(Callback):
 def unended_runs(sweep_dir: Path, planned: int | None) -> list[str]:
     """Runs killed before they could write their summary (a cluster job cancelled or its node lost: the launcher
     has said which above), and runs that never started."""
-    started = [p.parent for p in sweep_dir.glob("*/.hydra")]
+    started = {p.parent for marker in (".hydra", "train.log", "summary.json") for p in sweep_dir.glob(f"*/{marker}")}
     problems = [f"{folder.name}: no summary.json, the run was killed before it ended; resume=true continues it"
                 for folder in sorted(started) if not (folder / "summary.json").exists()]
     if planned is not None and len(started) < planned:
