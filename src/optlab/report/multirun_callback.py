@@ -24,7 +24,7 @@ class ReportOnMultirunEnd(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Jobs name their folders after the swept keys; they learn them from the environment, which the
         joblib launcher's workers and submitit's cluster jobs inherit."""
-        if config.hydra.sweeper.get("protocol"):  # an optlab.tune worker: it names its runs and prints their lines
+        if _is_tune_worker(config):  # it names its runs and prints their lines
             return
         params = config.hydra.sweeper.get("params") or {}
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept_keys(command_line_overrides(config), dict(params)))
@@ -33,7 +33,7 @@ class ReportOnMultirunEnd(Callback):
         print(f"sweep: {jobs if jobs is not None else 'an unknown number of'} runs into {config.hydra.sweep.dir}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.hydra.sweeper.get("protocol"):  # an optlab.tune worker: its runs are the protocol's, not its own
+        if _is_tune_worker(config):  # its runs are the protocol's, reported by optlab.tune
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         summaries = {folder: _read(folder) for folder in sorted(p.parent for p in sweep_dir.glob("*/summary.json"))}
@@ -45,6 +45,11 @@ class ReportOnMultirunEnd(Callback):
             problems += _write_report(config, sweep_dir)
         if problems:
             sys.exit("optlab: this sweep did not end well:\n  " + "\n  ".join(problems))
+
+
+def _is_tune_worker(config: DictConfig) -> bool:
+    """A multirun that is one of optlab.tune's workers (hydra/sweeper=optlab_tune_worker), not a user's sweep."""
+    return bool(config.hydra.sweeper.get("protocol"))
 
 
 def unended_runs(sweep_dir: Path, planned: int | None) -> list[str]:

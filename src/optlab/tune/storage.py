@@ -56,8 +56,7 @@ def open_storage(url: str, heartbeat: dict[str, Any] | None = None) -> Any:
     try:
         return RDBStorage(url, engine_kwargs=engine, **beat)
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors have no common base
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StorageError(f"the Optuna storage {shown(url)} cannot be opened: {first}") from None
+        raise StorageError(f"the Optuna storage {shown(url)} cannot be opened: {_first_line(error)}") from None
 
 
 def lost(url: str, error: BaseException, out: Path) -> str:
@@ -65,6 +64,10 @@ def lost(url: str, error: BaseException, out: Path) -> str:
     and what to do."""
     cause = error.__cause__ if error.__cause__ is not None else error
     cause = getattr(cause, "orig", None) or cause  # the driver's own error says it best ("connection refused")
-    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return f"the Optuna storage {shown(url)} stopped answering ({first}); when it is back, continue with resume=true " \
-           f"out={out}"
+    return (f"the Optuna storage {shown(url)} stopped answering ({_first_line(cause)}); when it is back, continue "
+            f"with resume=true out={out}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
