@@ -43,3 +43,10 @@ def test_output_folder_that_cannot_be_created_is_refused(tmp_path: Path) -> None
     assert unwritable_reason(tmp_path / "new" / "run") is None and not (tmp_path / "new").exists()
     with pytest.raises(SystemExit, match=r"hydra.run.dir=.*a_file/run cannot be created: .* is a file"):
         CheckOutputDir._check(blocker / "run", "hydra.run.dir")
+
+
+def test_an_error_is_quoted_by_its_first_line_or_its_type() -> None:
+    from optlab.error_text import first_line
+
+    assert first_line(ValueError("  bad value\nmore detail")) == "bad value"
+    assert first_line(EOFError()) == "EOFError"  # an empty message: the type, never an IndexError

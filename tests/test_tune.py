@@ -153,9 +153,11 @@ def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> 
         assert (out / "report" / produced).is_file(), produced
     assert set(json.loads((out / "tune.json").read_text())["wall_time_s"]) == {"lr_find", "workers"}
     # Two workers: every run ran once, in a folder of its own.
-    done = [line.split(": ")[0].split("] ")[-1] for line in (result.stdout + result.stderr).splitlines()
-            if ": ok, " in line or ": pruned, " in line or ": skipped, " in line]
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if ": ok, " in line or ": pruned, " in line or ": skipped, " in line]
+    done = [line.split(": ")[0] for line in lines]
     assert len(done) == len(set(done)) == len(list(out.rglob("summary.json")))
+    assert all(line.startswith(("search ", "selection ", "tuned ", "default ")) for line in lines), lines[:3]
 
 
 def test_a_worker_killed_mid_trial_is_retried_and_the_resumed_protocol_repeats_no_finished_run(tmp_path: Path
@@ -193,6 +195,29 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_resumed_protocol_repeats_n
     assert len(schedule.search_trials("adam")) == 4  # a retry replaces its failed trial in the budget
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in schedule.search_trials("adam"))
     assert (out / "report" / "tuning.md").is_file()
+
+
+def test_sigterm_stops_the_workers_records_the_wall_time_and_resume_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    args = ["optimizer=adam", *DIGITS, "trainer.max_epochs=12", "budget=3", "seeds=1", "defaults_too=false",
+            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", "heartbeat.interval_s=1",
+            "heartbeat.grace_s=3", f"out={out}"]  # the stopped trial is retried 3 s after resume, not 60
+    process = subprocess.Popen([sys.executable, "-m", "optlab.tune", *args], cwd=tmp_path, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not worker_training(out) and time.time() < deadline:
+        time.sleep(0.05)
+    assert worker_training(out), "no worker was seen mid-trial"
+    process.terminate()  # SIGTERM to optlab.tune alone, as `kill` or `timeout` sends it
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and f"interrupted; continue with resume=true out={out}" in stderr, stderr[-2000:]
+    workers = subprocess.run(["pgrep", "-f", f"hydra.sweep.dir={out.resolve()}/workers/"], capture_output=True)
+    assert workers.returncode == 1, "a worker went on after the protocol was stopped"
+    assert json.loads((out / "tune.json").read_text())["wall_time_s"]["workers"] > 0
+
+    resumed = run_tune(*args, "resume=true", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(runs_with_status(out / "search", "ok")) == 3 and (out / "report" / "tuning.md").is_file()
 
 
 def _schedule(tmp_path: Path, *args: str) -> Schedule:

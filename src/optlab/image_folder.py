@@ -32,6 +32,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from optlab.error_text import first_line
 from optlab.sources import DataError, Splits
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def read_header(path: Path, label: int) -> ImageFile:
             transparent = "A" in image.mode or "transparency" in image.info
             return ImageFile(path, label, (image.height, image.width), image.mode, transparent)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise DataError(f"{path} is not a readable image ({_reason(error)}); replace or remove it") from error
+        raise DataError(f"{path} is not a readable image ({first_line(error)}); replace or remove it") from error
 
 
 def decode_all(images: list[ImageFile], size: tuple[int, int], channels: int) -> torch.Tensor:
@@ -214,7 +215,7 @@ def decode(image: ImageFile, size: tuple[int, int], channels: int) -> np.ndarray
             opened.load()  # decodes now: a truncated file fails here, not in the middle of training
             converted = to_mode(opened, AS_IS[channels], image.path)
     except (OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"{image.path} cannot be decoded ({_reason(error)}); replace or remove it") from error
+        raise DataError(f"{image.path} cannot be decoded ({first_line(error)}); replace or remove it") from error
     if image.size != size:
         converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     pixels = np.asarray(converted, dtype=np.uint8)
@@ -271,7 +272,3 @@ def _as_size(value: int | Sequence[int]) -> tuple[int, int]:
 
 def _names(names: set[str]) -> str:
     return ", ".join(sorted(names)) or "none"
-
-
-def _reason(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from optlab.checks import ConfigError
+from optlab.error_text import first_line
 
 PROBE_BATCH = 2  # a batch of 2, not 1: a BatchNorm in training mode refuses a batch of one
 
@@ -33,13 +34,13 @@ def build_model(model_cfg: DictConfig, input_shape: tuple[int, int, int], num_cl
         if "Error locating target" in str(error):
             innermost = _innermost(cause)
             raise ConfigError(
-                f"model._target_={target} cannot be imported ({type(innermost).__name__}: {_first_line(innermost)}); "
+                f"model._target_={target} cannot be imported ({type(innermost).__name__}: {first_line(innermost)}); "
                 "run from the folder that holds its module (python -m optlab.train looks there) or add that folder "
                 "to PYTHONPATH"
             ) from error
         raise ConfigError(
             f"model._target_={target} failed when called with input_shape={tuple(input_shape)}, num_classes="
-            f"{num_classes} and the other model.* keys ({type(cause).__name__}: {_first_line(cause)}); its "
+            f"{num_classes} and the other model.* keys ({type(cause).__name__}: {first_line(cause)}); its "
             "constructor must take input_shape and num_classes as keyword arguments"
         ) from error
     if not isinstance(model, nn.Module):
@@ -73,7 +74,7 @@ def ordered_parameters(model: nn.Module, input_shape: tuple[int, int, int], num_
     except Exception as error:  # the user's forward: any exception is theirs to read, in one line
         raise ConfigError(
             f"model {target} failed on a batch of shape {tuple(batch.shape)} (the data's input_shape "
-            f"{tuple(input_shape)}): {type(error).__name__}: {_first_line(error)}"
+            f"{tuple(input_shape)}): {type(error).__name__}: {first_line(error)}"
         ) from error
     finally:
         for hook in hooks:
@@ -100,8 +101,3 @@ def _innermost(error: BaseException) -> BaseException:
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__
     return error
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -20,6 +20,7 @@ import torch
 from hydra.errors import CompactHydraException
 
 from optlab.checks import ConfigError
+from optlab.error_text import first_line
 from optlab.run_identity import changes_numbers, override_pairs
 from optlab.summary import FINISHED, RunSummary, SummaryError
 
@@ -76,6 +77,6 @@ def usable_checkpoint(path: Path) -> Path | None:
         kept = path.with_name(path.name + ".corrupt")
         path.replace(kept)
         log.warning("resume: %s is unreadable (%s); kept as %s, restarting this run from scratch",
-                    path, str(error).splitlines()[0] if str(error) else type(error).__name__, kept.name)
+                    path, first_line(error), kept.name)
         return None
     return path

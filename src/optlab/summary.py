@@ -14,6 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from optlab.error_text import first_line
+
 FILENAME = "summary.json"
 
 
@@ -104,7 +106,7 @@ class RunSummary:
             summary.status = Status(summary.status)
             return summary
         except (ValueError, TypeError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
-            raise SummaryError(f"{path} is unreadable ({str(error).splitlines()[0]})") from error
+            raise SummaryError(f"{path} is unreadable ({first_line(error)})") from error
 
 
 def write_atomic(path: Path, text: str) -> Path:

@@ -7,15 +7,26 @@ Runs the protocol of conf/tune.yaml and prints where its report is. An interrupt
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 from optlab.tune.settings import TuneError, parse_settings
 
 
+def stop_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (kill, timeout, a scheduler's stop) ends the protocol as Ctrl-C does: its workers are stopped with
+    their runs saved and the wall time so far recorded, instead of the workers going on without it."""
+    raise KeyboardInterrupt
+
+
 def main(arguments: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][optlab.tune] %(message)s")
+    signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    out = "<the protocol's folder>"
     try:
         settings = parse_settings(arguments)
+        out = str(settings.out)
         from optlab.tune.protocol import run_protocol  # deferred: plotting and statistics load with it
         from optlab.tune.tuning_report import write_tuning_report
 
@@ -25,7 +36,7 @@ def main(arguments: list[str]) -> int:
         print(f"optlab.tune: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("optlab.tune: interrupted; continue with resume=true out=<the protocol's folder>", file=sys.stderr)
+        print(f"optlab.tune: interrupted; continue with resume=true out={out}", file=sys.stderr)
         return 130
     print(f"tuning report: {report}")
     return 0

@@ -23,6 +23,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
+from optlab.error_text import first_line
 from optlab.summary import write_atomic
 from optlab.tune.lr_finder import find_lr_range
 from optlab.tune.schedule import Schedule, folder_name
@@ -83,7 +84,7 @@ def search_params(settings: TuneSettings, optimizer: str, lr_range: tuple[float,
             cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
             params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
     except HydraException as error:
-        raise TuneError(f"search={settings.search} for {optimizer}: {str(error).splitlines()[0]}") from None
+        raise TuneError(f"search={settings.search} for {optimizer}: {first_line(error)}") from None
     if not params:
         raise TuneError(f"conf/hparams_search/{settings.search}.yaml searches nothing (hydra.sweeper.params is empty)")
     return {str(k): str(v) for k, v in params.items()}

@@ -17,6 +17,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 from hydra.errors import HydraException
 
+from optlab.error_text import first_line
+
 
 class SearchSpaceError(ValueError):
     """A parameter whose sweep cannot be searched; the message names it."""
@@ -32,7 +34,7 @@ def search_space(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         try:
             override = parser.parse_override(text)
         except HydraException as error:
-            raise SearchSpaceError(f"hydra.sweeper.params.{text}: {str(error).splitlines()[0]}") from None
+            raise SearchSpaceError(f"hydra.sweeper.params.{text}: {first_line(error)}") from None
         if override.is_sweep_override():
             distributions[str(key)] = distribution(str(key), override.value())
         else:

@@ -21,6 +21,8 @@ from hydra.core.override_parser.types import ChoiceSweep, Glob
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
+from optlab.error_text import first_line
+
 CONFIG_MODULE = "optlab.conf"
 
 
@@ -99,7 +101,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         try:
             cfg = compose(config_name="tune", overrides=mine, return_hydra_config=True)
         except HydraException as error:
-            raise TuneError(str(error).splitlines()[0]) from None
+            raise TuneError(first_line(error)) from None
         loader = GlobalHydra.instance().config_loader()
         optimizers = expand_choice(choice if choice is not None else str(cfg.optimizer),
                                    loader.get_group_options("optimizer"), group_options(loader, "optimizer"))
@@ -132,7 +134,7 @@ def expand_choice(value: str, options: list[str], every_option: list[str]) -> li
     try:
         parsed = OverridesParser.create().parse_override(f"optimizer={value}").value()
     except HydraException as error:
-        raise TuneError(f"optimizer={value}: {str(error).splitlines()[0]}") from None
+        raise TuneError(f"optimizer={value}: {first_line(error)}") from None
     if isinstance(parsed, Glob):
         names = parsed.filter(options)
     elif isinstance(parsed, ChoiceSweep):
@@ -154,7 +156,7 @@ def check_train_overrides(overrides: list[str], optimizer: str) -> None:
     try:
         cfg = compose(config_name="train", overrides=[*overrides, f"optimizer={optimizer}"], return_hydra_config=True)
     except HydraException as error:
-        raise TuneError(str(error).splitlines()[0]) from None
+        raise TuneError(first_line(error)) from None
     swept = list(cfg.hydra.sweeper.get("params") or {})
     if swept:
         raise TuneError(f"{' '.join(overrides)} brings a sweep of its own (hydra.sweeper.params: {', '.join(swept)});"

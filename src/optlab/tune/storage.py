@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from optlab.error_text import first_line
+
 SQLITE_FILE = "optuna.db"
 SQLITE_WAIT_S = 60  # a writer waits this long for another process's lock before SQLite gives up
 
@@ -56,7 +58,7 @@ def open_storage(url: str, heartbeat: dict[str, Any] | None = None) -> Any:
     try:
         return RDBStorage(url, engine_kwargs=engine, **beat)
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors have no common base
-        raise StorageError(f"the Optuna storage {shown(url)} cannot be opened: {_first_line(error)}") from None
+        raise StorageError(f"the Optuna storage {shown(url)} cannot be opened: {first_line(error)}") from None
 
 
 def lost(url: str, error: BaseException, out: Path) -> str:
@@ -64,10 +66,5 @@ def lost(url: str, error: BaseException, out: Path) -> str:
     and what to do."""
     cause = error.__cause__ if error.__cause__ is not None else error
     cause = getattr(cause, "orig", None) or cause  # the driver's own error says it best ("connection refused")
-    return (f"the Optuna storage {shown(url)} stopped answering ({_first_line(cause)}); when it is back, continue "
+    return (f"the Optuna storage {shown(url)} stopped answering ({first_line(cause)}); when it is back, continue "
             f"with resume=true out={out}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -16,6 +16,7 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
+from optlab.console import tidy_console
 from optlab.sweep_progress import LOGGER
 from optlab.tune.outcome import job_summary, tell
 from optlab.tune.schedule import Item, Schedule
@@ -105,6 +106,7 @@ def _work(out: Path, schedule: Schedule, launcher: Any, arguments: list[str]) ->
             continue
         summary = job_summary(job_return)
         tell(item.study, item.trial, summary, time.perf_counter() - started)
+        tidy_console(multirun=True)  # each launch restores Hydra's console format; progress lines go out bare
         log.info("%s", progress_line(item, summary))
 
 
