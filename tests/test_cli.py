@@ -167,12 +167,15 @@ def test_sweep_killed_mid_run_resumes_to_the_numbers_of_an_uninterrupted_sweep(t
     assert run_cli(*args, f"hydra.sweep.dir={straight}", cwd=tmp_path).returncode == 0
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={killed}"],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (killed / "1_adam_seed1" / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=120) != 0
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    # How to continue: the sweep as a whole, from its folder (the interrupted run's own folder would run it alone).
+    assert f"continue the sweep with the same command, resume=true and hydra.sweep.dir={killed}" in stderr, stderr
     assert summaries(killed)["1_adam_seed1"]["status"] == "interrupted" and "2_lion_seed1" not in summaries(killed)
     resumed = run_cli(*args, f"hydra.sweep.dir={killed}", "resume=true", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

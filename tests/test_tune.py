@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import yaml
 from helpers import CONF, compose_config, run_tune, runs_with_status, worker_training
@@ -149,6 +150,8 @@ def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> 
     assert "- sparseadam: 3 skipped: SparseAdam" in report and "| search | " in report
     table = (out / "report" / "tuning.csv").read_text().splitlines()
     assert table[0].startswith("optimizer,") and len(table) == 3
+    sparseadam = pd.read_csv(out / "report" / "tuning.csv").set_index("optimizer").loc["sparseadam"]
+    assert math.isnan(sparseadam.default_val_acc) and math.isnan(sparseadam.rank_default)  # skipped: not a 0%
     for produced in ("tuned/summary.md", "default/summary.md", "lr_sensitivity.png", "costs.csv"):
         assert (out / "report" / produced).is_file(), produced
     assert set(json.loads((out / "tune.json").read_text())["wall_time_s"]) == {"lr_find", "workers"}
@@ -211,6 +214,9 @@ def test_sigterm_stops_the_workers_records_the_wall_time_and_resume_finishes(tmp
     process.terminate()  # SIGTERM to optlab.tune alone, as `kill` or `timeout` sends it
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and f"interrupted; continue with resume=true out={out}" in stderr, stderr[-2000:]
+    # The worker stopped mid-run names the protocol to resume, not its own sweep folder (which would not continue it).
+    assert f"its run saved; continue the protocol with resume=true out={out.resolve()}" in stderr, stderr[-2000:]
+    assert "hydra.sweep.dir" not in stderr and "hydra.run.dir" not in stderr, stderr[-2000:]
     workers = subprocess.run(["pgrep", "-f", f"hydra.sweep.dir={out.resolve()}/workers/"], capture_output=True)
     assert workers.returncode == 1, "a worker went on after the protocol was stopped"
     assert json.loads((out / "tune.json").read_text())["wall_time_s"]["workers"] > 0

@@ -37,6 +37,18 @@ class SweepStopped(CompactHydraException):
     message alone, also when the exception comes back from a joblib worker, and the sweep exits non-zero."""
 
 
+class RunInterrupted(SystemExit):
+    """A run stopped by Ctrl-C or SIGTERM with its state saved. Its message says how to continue what the user
+    started: the run, or its sweep; an optlab.tune worker catches it and names its protocol instead."""
+
+
+def continue_hint(output_dir: Path, sweep_dir: str | None) -> str:
+    """How to continue an interrupted run: a sweep continues as a whole, from its folder; a run alone from its own."""
+    if sweep_dir is not None:
+        return f"continue the sweep with the same command, resume=true and hydra.sweep.dir={sweep_dir}"
+    return f"continue with resume=true and hydra.run.dir={output_dir}"
+
+
 def config_differences(before: dict[str, Any], now: dict[str, Any], overridden: set[str] = frozenset()
                        ) -> dict[str, tuple[Any, Any]]:
     """The keys that change the numbers (the seed too) whose values differ; a key only one side has counts when it

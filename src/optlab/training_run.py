@@ -31,7 +31,7 @@ from optlab.console import tidy_console
 from optlab.dynamics import layer_drift, snapshot
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
-from optlab.resume import ResumeError, SweepStopped, previous_run, usable_checkpoint
+from optlab.resume import ResumeError, RunInterrupted, SweepStopped, continue_hint, previous_run, usable_checkpoint
 from optlab.run_identity import override_pairs
 from optlab.sources import DataError
 from optlab.summary import FINISHED, RunSummary, Status
@@ -150,7 +150,8 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status, summary.reason = Status.INTERRUPTED, "stopped by a signal; resume=true continues it"
         _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
         _finish(summary, output_dir, trainer.is_global_zero)
-        raise SystemExit(f"optlab: interrupted; continue with resume=true and hydra.run.dir={output_dir}") from None
+        sweep_dir = HydraConfig.get().sweep.dir if HydraConfig.get().mode == RunMode.MULTIRUN else None
+        raise RunInterrupted(f"optlab: interrupted; {continue_hint(output_dir, sweep_dir)}") from None
     else:
         summary.status = Status.OK
     summary.train_time_s = time.perf_counter() - started

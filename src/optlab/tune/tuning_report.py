@@ -68,8 +68,10 @@ def default_lrs(default: dict[str, dict[int, RunSummary]]) -> dict[str, float]:
 
 
 def _accuracies(runs: dict[int, RunSummary], metric: str) -> dict[int, float]:
-    """Per seed; a run that did not finish counts as 0.0, as in the search (a diverged default is a result)."""
-    return {seed: getattr(s, metric) if s.status == Status.OK else 0.0 for seed, s in runs.items()}
+    """Per seed; a run that did not finish counts as 0.0, as in the search (a diverged default is a result). A skipped
+    run has none: the optimizer does not apply to the model (SparseAdam on dense gradients), so it is not ranked."""
+    return {seed: getattr(s, metric) if s.status == Status.OK else 0.0 for seed, s in runs.items()
+            if s.status != Status.SKIPPED}
 
 
 def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, RunSummary]],

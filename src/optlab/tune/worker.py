@@ -17,6 +17,7 @@ from typing import Any
 from hydra.errors import CompactHydraException
 
 from optlab.console import tidy_console
+from optlab.resume import RunInterrupted
 from optlab.sweep_progress import LOGGER
 from optlab.tune.outcome import job_summary, tell
 from optlab.tune.schedule import Item, Schedule
@@ -99,7 +100,11 @@ def _work(out: Path, schedule: Schedule, launcher: Any, arguments: list[str]) ->
             continue
         started = time.perf_counter()
         with heartbeat(schedule.storage, item.trial._trial_id, interval):
-            (job_return,) = launcher.launch([[*arguments, *item.overrides]], initial_job_idx=item.trial.number)
+            try:
+                (job_return,) = launcher.launch([[*arguments, *item.overrides]], initial_job_idx=item.trial.number)
+            except RunInterrupted:  # its own hint (this worker's sweep folder) would not continue the protocol
+                raise SystemExit(f"optlab.tune: stopped during {item.stage} {item.optimizer} {item.label}, its run "
+                                 f"saved; continue the protocol with resume=true out={out}") from None
         if job_return.hydra_cfg is None:  # a cluster job lost (hydra/launcher=slurm has said which): not the
             log.warning("%s %s %s: its job ended without a result; it runs again once its heartbeat is stale",
                         item.stage, item.optimizer, item.label)  # setting's fault, so it is not told: retried
