@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The README's tuned results: optlab.tune's protocol, 2-core CPU, two runs at a time. OPTIMIZERS chooses which
 # (a,b,c or glob(*)); an interrupted run continues where it stopped: RESUME=true.
-#   DATA=fashion_mnist (default; docs/results/tuning/): at the setting of the untuned table (experiment
+#   DATA=fashion_mnist (default; docs/results/tuning_v2/): at the setting of the untuned table (experiment
 #     fashion_mnist_zoo: the MNIST CNN, 20,000 training images, 5 epochs), validated once per epoch (the untuned table
 #     validates 4x for time to target; final numbers do not depend on it), 16 search trials per optimizer on seed 0,
-#     the chosen lr and the default rerun on seeds 1-5. About 18 min per optimizer.
+#     the chosen lr and the default rerun on seeds 1-5. About 11 min per optimizer (190 min for the 17, 2-core CPU).
+#     docs/results/tuning/ holds the first protocol's results: OUT and DOCS choose other folders.
 #     SCHEDULER=warmup_cosine tunes under that schedule (OUT=outputs/tune/fashion_mnist_cosine keeps it apart).
 #   DATA=cifar10 (docs/results/tuning_cifar10/): the smaller budget, the course CNN on 20,000 CIFAR-10 training images
 #     (CIFAR_ROOT, a JPEG copy: data.verify=false), 5 epochs, 8 search trials, 3 rerun seeds. About 6 min per optimizer.
@@ -26,8 +27,8 @@ case "$DATA" in
   fashion_mnist)
     TRAIN=(data=fashion_mnist model=mnist_net "data.root=$FASHION_ROOT" data.train_size=20000)
     BUDGET=(budget=16 seeds=5)
-    OUT=${OUT:-outputs/tune/fashion_mnist}
-    DOCS=${DOCS:-docs/results/tuning} ;;
+    OUT=${OUT:-outputs/tune/fashion_mnist_v2}
+    DOCS=${DOCS:-docs/results/tuning_v2} ;;
   cifar10)
     TRAIN=(data=cifar10 model=cifar_net "data.root=$CIFAR_ROOT" data.verify=false data.train_size=20000)
     BUDGET=(budget=8 seeds=3)

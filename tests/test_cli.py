@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -249,10 +250,28 @@ def test_a_multirun_console_shows_a_line_per_run_and_a_counter(tmp_path: Path) -
                                                         for s in (1, 2)} for line in runs)
     assert sum(": ok, val " in line for line in runs) == 4 and sum(": skipped, " in line for line in runs) == 2
     assert "left" in runs[0] and "left" not in runs[-1]
-    assert "[WARNING] - skipped: SparseAdam" in result.stdout  # warnings still on the console
+    # A skipped run is told once, by its progress line; its own warning goes to its train.log only.
+    assert "[WARNING] - skipped: SparseAdam" not in result.stdout
+    assert "skipped: SparseAdam" in (next(sweep.glob("*_sparseadam_seed1")) / "train.log").read_text()
     assert "UserWarning" not in result.stderr
     assert "Trainable params" not in result.stdout + result.stderr and "Epoch 0" not in result.stderr
     assert "Trainable params" in (sweep / "0_adam_seed1" / "train.log").read_text()
+
+
+def test_a_multirun_console_keeps_warnings_and_leaves_a_runs_outcome_to_its_progress_line() -> None:
+    from optlab.console import RUN_OUTCOME, SweepConsole
+    from optlab.sweep_progress import LOGGER
+
+    def record(name: str, level: int, **extra: object) -> logging.LogRecord:
+        made = logging.LogRecord(name, level, __file__, 1, "message", None, None)
+        made.__dict__.update(extra)
+        return made
+
+    console = SweepConsole()
+    assert console.filter(record("optlab.data", logging.WARNING))  # a warning the user can act on: shown
+    assert console.filter(record(LOGGER, logging.INFO))  # the progress line
+    assert not console.filter(record("optlab.training_run", logging.WARNING, **RUN_OUTCOME))  # said by that line
+    assert not console.filter(record("lightning", logging.INFO))
 
 
 def test_progress_line_and_estimate() -> None:

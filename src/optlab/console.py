@@ -26,11 +26,18 @@ NOT_THE_USERS_WARNINGS = (
 )
 
 
+# A run's own line about how it ended (skipped, diverged): the sweep's progress line says the same with the reason,
+# so inside a multirun it goes to the run's train.log only; a run started alone prints it.
+RUN_OUTCOME = {"run_outcome": True}
+
+
 class SweepConsole(logging.Filter):
     """A multirun job's console: warnings, errors and the sweep's progress lines (those as they are, without the
     time and logger name of the log file's format)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "run_outcome", False):
+            return False
         return record.levelno >= logging.WARNING or record.name == SWEEP_LOGGER
 
 

@@ -27,7 +27,7 @@ from optlab import model_contract as contract
 from optlab.callbacks import Diverged, EpochTimer
 from optlab.checks import ConfigError, check_config
 from optlab.classifier import Classifier, SchedulerSpec
-from optlab.console import tidy_console
+from optlab.console import RUN_OUTCOME, tidy_console
 from optlab.dynamics import layer_drift, snapshot
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.provenance import device_name, git_commit, package_versions
@@ -117,7 +117,7 @@ def train(cfg: DictConfig) -> RunSummary:
     skip_reason = unsupported_reason(probe, model)
     if skip_reason:
         summary.status, summary.reason = Status.SKIPPED, skip_reason
-        log.warning("skipped: %s", skip_reason)
+        log.warning("skipped: %s", skip_reason, extra=RUN_OUTCOME)
         return _finish(summary, output_dir, is_global_zero=True)
 
     module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")),
@@ -139,7 +139,7 @@ def train(cfg: DictConfig) -> RunSummary:
     except Diverged as diverged:
         summary.status, summary.reason = Status.DIVERGED, str(diverged)
         summary.diverged_step, summary.diverged_epoch = diverged.step, diverged.epoch
-        log.warning("diverged: %s", diverged)
+        log.warning("diverged: %s", diverged, extra=RUN_OUTCOME)
     except Pruned as pruned:
         summary.status, summary.reason = Status.PRUNED, str(pruned)
         log.info("pruned: %s", pruned)
