@@ -256,6 +256,22 @@ def _tell(item: object, value: float) -> None:
     item.study.tell(item.trial, value)
 
 
+def test_a_workers_progress_line_names_the_run_and_its_outcome() -> None:
+    from types import SimpleNamespace
+
+    from optlab.tune.worker import progress_line
+
+    item = SimpleNamespace(stage="search", optimizer="adam", label="003_adam_lr0.0042")
+    summary = RunSummary("adam", "digits", "cifar_net", "none", "32-true", 0, 0.0042, status=Status.PRUNED, epochs=1,
+                         val_acc=0.851)
+    assert progress_line(item, summary) == "search adam 003_adam_lr0.0042: pruned, val 85.10% after 1 epoch"
+    summary.status, summary.epochs = Status.OK, 5
+    assert progress_line(item, summary).endswith("ok, val 85.10% after 5 epochs")
+    summary.status, summary.reason = Status.DIVERGED, "loss is nan at step 12"
+    assert progress_line(item, summary).endswith(": diverged, loss is nan at step 12")
+    assert progress_line(item, None).endswith(": failed")
+
+
 def test_a_best_lr_at_an_edge_widens_that_end_by_the_same_rule_until_the_rounds_are_spent(tmp_path: Path) -> None:
     schedule = _schedule(tmp_path, "budget=3", "defaults_too=false", "selection.seeds=0")
     for lr, value in ((0.01, 0.5), (0.1, 0.7), (0.9, 0.8)):  # the best within 0.25 decade of the top (1.0)

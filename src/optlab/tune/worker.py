@@ -119,7 +119,7 @@ def progress_line(item: Item, summary: Any) -> str:
     status = str(summary.status) if summary is not None else "failed"
     parts = [status]
     if summary is not None and summary.status.value in ("ok", "pruned"):
-        parts.append(f"val {summary.val_acc:.2%} after {summary.epochs} epochs")
+        parts.append(f"val {summary.val_acc:.2%} after {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}")
     if summary is not None and summary.status.value not in ("ok", "pruned") and summary.reason:
         parts.append(summary.reason)
     return f"{item.stage} {item.optimizer} {item.label}: {', '.join(parts)}"
