@@ -324,6 +324,8 @@ def test_the_comparison_figure_is_not_squeezed_by_one_far_group(tmp_path: Path, 
               and line.get_label().startswith("_")]
     filled = {round(float(p.get_xdata()[0]), 1) for p in points if p.get_markerfacecolor() != "white"}
     assert filled == {round(-0.2 * i, 1) for i in range(6, 16)}  # the ten more than a point below
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["separated (Holm p < 0.05)", "indistinguishable"]  # no group untested: no entry for it
 
 
 def test_the_comparison_figure_says_when_there_are_no_intervals(tmp_path: Path, monkeypatch) -> None:
@@ -334,6 +336,14 @@ def test_the_comparison_figure_says_when_there_are_no_intervals(tmp_path: Path, 
     monkeypatch.setattr(forest, "save", lambda fig, path: drawn.append(fig) or path)
     forest.forest(table, figures.group_styles(table), "t", tmp_path / "c.png")
     assert "no intervals: fewer than 3 seeds" in drawn[0].axes[0].get_xlabel()
+
+
+def test_the_comparison_legend_names_the_kinds_drawn() -> None:
+    from optlab.report.forest import legend_handles
+
+    verdicts = pd.Series(["lower", "untested (the same difference on all 2 paired seeds)"])
+    assert [h.get_label() for h in legend_handles(verdicts)] == ["separated (Holm p < 0.05)",
+                                                                 "untested (see the table)"]
 
 
 def test_an_untested_group_says_why() -> None:

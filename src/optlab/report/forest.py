@@ -59,14 +59,20 @@ def forest(table: pd.DataFrame, styles, title: str, path: Path) -> Path | None:
     ax.set_xlabel(f"{metric} minus {reference.group}'s ({getattr(reference, reference.compared_on):.2%}), "
                   f"percentage points ({intervals})")
     ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="o", linestyle="", color="black", label="separated (Holm p < 0.05)"),
-               plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color="black",
-                          label="indistinguishable"),
-               plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color=GREY,
-                          label="untested (see the table)")]
-    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+    ax.legend(handles=legend_handles(rows["verdict"]), loc="best", fontsize=8, framealpha=0.9)
     ax.set_title(title, fontsize=10)
     return save(fig, path)
+
+
+def legend_handles(verdicts: pd.Series) -> list[plt.Line2D]:
+    """One entry per kind of marker the figure draws, and none for a kind it does not."""
+    untested = verdicts.astype(str).str.startswith("untested")
+    separated = verdicts.isin(["higher", "lower"])
+    kinds = [(separated.any(), {"color": "black"}, "separated (Holm p < 0.05)"),
+             ((~separated & ~untested).any(), {"color": "black", "markerfacecolor": "white"}, "indistinguishable"),
+             (untested.any(), {"color": GREY, "markerfacecolor": "white"}, "untested (see the table)")]
+    return [plt.Line2D([], [], marker="o", linestyle="", label=label, **style) for drawn, style, label in kinds
+            if drawn]
 
 
 def _draw_row(ax: plt.Axes, y: int, row, colour: tuple, limits: tuple[float, float]) -> None:
