@@ -85,7 +85,8 @@ def start_summary(cfg: DictConfig) -> RunSummary:
 
 def train(cfg: DictConfig) -> RunSummary:
     """Run one configured training job and return its summary (also written to the run folder)."""
-    tidy_console(multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    tidy_console(multirun=multirun)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = start_summary(cfg)
     previous = previous_run(output_dir, summary.config, summary.overrides) if cfg.resume else None
@@ -93,7 +94,7 @@ def train(cfg: DictConfig) -> RunSummary:
         log.info("resume: %s already finished (%s), skipped", output_dir, previous.status)
         return previous
 
-    check_config(cfg, summary.optimizer, multirun=HydraConfig.get().mode == RunMode.MULTIRUN,
+    check_config(cfg, summary.optimizer, multirun=multirun,
                  overrides=summary.overrides)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
@@ -123,7 +124,7 @@ def train(cfg: DictConfig) -> RunSummary:
     module = Classifier(model, optimizer_factory, SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")),
                         parameters)
     callbacks = build_callbacks(cfg, has_learning_rate=all("lr" in group for group in probe.param_groups),
-                                multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+                                multirun=multirun)
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
 
@@ -150,7 +151,7 @@ def train(cfg: DictConfig) -> RunSummary:
         summary.status, summary.reason = Status.INTERRUPTED, "stopped by a signal; resume=true continues it"
         _record_training(summary, trainer, module, callbacks.get("epoch_timer"))
         _finish(summary, output_dir, trainer.is_global_zero)
-        sweep_dir = HydraConfig.get().sweep.dir if HydraConfig.get().mode == RunMode.MULTIRUN else None
+        sweep_dir = HydraConfig.get().sweep.dir if multirun else None
         raise RunInterrupted(f"optlab: interrupted; {continue_hint(output_dir, sweep_dir)}") from None
     else:
         summary.status = Status.OK
