@@ -24,6 +24,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from optlab.config.resolvers import register_resolvers
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED_DATASETS = Path(os.environ.get("OPTLAB_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -38,6 +40,7 @@ TINY = ["debug=tiny"]
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose conf/train.yaml as the CLI would and register it as the running Hydra config."""
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)

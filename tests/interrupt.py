@@ -3,7 +3,7 @@
 import lightning.pytorch as pl
 import pytest
 
-import optlab.training_run
+import optlab.run.job
 
 
 class InterruptAfterEpoch(pl.Callback):
@@ -17,6 +17,6 @@ class InterruptAfterEpoch(pl.Callback):
 
 def interrupt_after_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
     """The next train() gets an extra callback that stops it after `epoch`; monkeypatch.undo() removes it."""
-    build = optlab.training_run.build_callbacks
-    monkeypatch.setattr(optlab.training_run, "build_callbacks",
+    build = optlab.run.job.build_callbacks
+    monkeypatch.setattr(optlab.run.job, "build_callbacks",
                         lambda cfg, **kwargs: {**build(cfg, **kwargs), "stop": InterruptAfterEpoch(epoch)})

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 
-from optlab.callbacks import DivergenceGuard
+from optlab.run.callbacks import DivergenceGuard
 
 
 class ForbidHostSyncs(pl.Callback):

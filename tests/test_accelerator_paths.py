@@ -12,10 +12,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
 
-import optlab.train  # noqa: F401  (registers the config resolvers, as the command line does)
-from optlab.checks import ConfigError, check_config
-from optlab.gpu_jobs import devices_for_job
-from optlab.training_run import train
+from optlab.config.checks import ConfigError, check_config
+from optlab.config.gpu_jobs import devices_for_job
+from optlab.run.job import train
 
 
 def test_resident_data_changes_no_number(make_cfg, tmp_path: Path) -> None:

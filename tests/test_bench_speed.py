@@ -1,4 +1,4 @@
-"""scripts/bench_speed.py end to end on a small random CIFAR-10 copy: the benchmark a GPU session runs in a short
+"""benchmarks/speed.py end to end on a small random CIFAR-10 copy: the benchmark a GPU session runs in a short
 lent window must not be first run there. Its figures on such data mean nothing, so only that every loop ran,
 side by side, and the table and the verdict were printed is checked (a missed target exits 1, as it should)."""
 
@@ -51,17 +51,17 @@ def test_against_an_unknown_commit_is_one_line(tmp_path: Path) -> None:
 
 
 def test_step_profile_parts_counts_each_sample_under_its_innermost_part(tmp_path: Path) -> None:
-    """scripts/step_profile_parts.py on a py-spy raw profile written by hand: the model's forward inside Lightning's
+    """benchmarks/step_profile_parts.py on a py-spy raw profile written by hand: the model's forward inside Lightning's
     closure is the forward, not the optimizer step around it; samples outside training batches are left out."""
     batch = "main (optlab/train.py:60);_TrainingEpochLoop.advance (lightning/pytorch/loops/training_epoch_loop.py:1)"
     step = f"{batch};SGD.step (torch/optim/sgd.py:1);closure (lightning/pytorch/loops/optimization/automatic.py:1)"
     profile = tmp_path / "profile.txt"
     profile.write_text("\n".join([
-        f"{step};Classifier.training_step (optlab/classifier.py:1);CifarNet.forward (optlab/models.py:33);"
+        f"{step};Classifier.training_step (optlab/run/classifier.py:1);CifarNet.forward (optlab/models/cnns.py:33);"
         "Conv2d.forward (torch/nn/modules/conv.py:1) 6",
         f"{step};Tensor.backward (torch/_tensor.py:1);_engine_run_backward (torch/autograd/graph.py:1) 3",
         f"{batch};SGD.step (torch/optim/sgd.py:1);_single_tensor_sgd (torch/optim/sgd.py:1) 2",
-        f"{batch};DivergenceGuard.on_train_batch_end (optlab/callbacks.py:1) 1",
+        f"{batch};DivergenceGuard.on_train_batch_end (optlab/run/callbacks.py:1) 1",
         f"{batch};_call_callback_hooks (lightning/pytorch/trainer/call.py:1) 4",
         "main (optlab/train.py:60);import_module (importlib/__init__.py:1) 50",
     ]) + "\n")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from optlab.checks import ConfigError
-from optlab.output_dir import CheckOutputDir, unwritable_reason
-from optlab.training_run import train
+from optlab.config.checks import ConfigError
+from optlab.config.output_dir import CheckOutputDir, unwritable_reason
+from optlab.run.job import train
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -46,7 +46,7 @@ def test_output_folder_that_cannot_be_created_is_refused(tmp_path: Path) -> None
 
 
 def test_an_error_is_quoted_by_its_first_line_or_its_type() -> None:
-    from optlab.error_text import first_line
+    from optlab.files import first_line
 
     assert first_line(ValueError("  bad value\nmore detail")) == "bad value"
     assert first_line(EOFError()) == "EOFError"  # an empty message: the type, never an IndexError

@@ -259,8 +259,8 @@ def test_a_multirun_console_shows_a_line_per_run_and_a_counter(tmp_path: Path) -
 
 
 def test_a_multirun_console_keeps_warnings_and_leaves_a_runs_outcome_to_its_progress_line() -> None:
-    from optlab.console import RUN_OUTCOME, SweepConsole
-    from optlab.sweep_progress import LOGGER
+    from optlab.run.console import RUN_OUTCOME, SweepConsole
+    from optlab.run.sweep_progress import LOGGER
 
     def record(name: str, level: int, **extra: object) -> logging.LogRecord:
         made = logging.LogRecord(name, level, __file__, 1, "message", None, None)
@@ -268,15 +268,15 @@ def test_a_multirun_console_keeps_warnings_and_leaves_a_runs_outcome_to_its_prog
         return made
 
     console = SweepConsole()
-    assert console.filter(record("optlab.data", logging.WARNING))  # a warning the user can act on: shown
+    assert console.filter(record("optlab.data.datamodule", logging.WARNING))  # a warning the user can act on: shown
     assert console.filter(record(LOGGER, logging.INFO))  # the progress line
-    assert not console.filter(record("optlab.training_run", logging.WARNING, **RUN_OUTCOME))  # said by that line
+    assert not console.filter(record("optlab.run.job", logging.WARNING, **RUN_OUTCOME))  # said by that line
     assert not console.filter(record("lightning", logging.INFO))
 
 
 def test_progress_line_and_estimate() -> None:
-    from optlab.summary import RunSummary, Status
-    from optlab.sweep_progress import progress_line
+    from optlab.run.summary import RunSummary, Status
+    from optlab.run.sweep_progress import progress_line
 
     base = {"data": "digits", "model": "cifar_net", "scheduler": "none", "precision": "32-true", "lr": 0.001}
     summary = RunSummary(optimizer="adam", seed=2, status=Status.OK, val_acc=0.973, train_time_s=4.14, **base)

@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers import fake_cifar, fake_idx_folder
 
-from optlab.augment import random_crop_and_flip
-from optlab.data import ImageDataModule, ShardedBatches
-from optlab.sources import CIFAR10Source, DataError, DigitsSource, IDXSource, SyntheticSource, read_idx
+from optlab.data.augment import random_crop_and_flip
+from optlab.data.datamodule import ImageDataModule, ShardedBatches
+from optlab.data.sources import CIFAR10Source, DataError, DigitsSource, IDXSource, SyntheticSource, read_idx
 
 
 def test_batches_cover_every_index_once_and_reshuffle_by_epoch() -> None:

@@ -14,7 +14,7 @@ import scipy.io
 import torch
 from helpers import fake_idx_folder, run_main, write_idx
 
-from optlab.sources import CIFAR100Source, DataError, EMNISTSource, IDXSource, SVHNSource
+from optlab.data.sources import CIFAR100Source, DataError, EMNISTSource, IDXSource, SVHNSource
 
 
 def fake_cifar100(root: Path, per_part: int = 40) -> None:

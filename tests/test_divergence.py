@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from optlab.callbacks import DivergenceGuard, FirstBadLoss
-from optlab.training_run import train
+from optlab.run.callbacks import DivergenceGuard, FirstBadLoss
+from optlab.run.job import train
 
 
 def record_all(watch: FirstBadLoss, losses: list[float]) -> None:

@@ -1,4 +1,4 @@
-"""optlab.dynamics: per-layer gradient and update norms while training, and how far each layer moved."""
+"""optlab.run.dynamics: per-layer gradient and update norms while training, and how far each layer moved."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from helpers import run_main
 from tbparse import SummaryReader
 
-from optlab.dynamics import layer_drift, layers, snapshot
-from optlab.models import CifarNet
+from optlab.models.cnns import CifarNet
 from optlab.report.write import ReportOptions, write_report
+from optlab.run.dynamics import layer_drift, layers, snapshot
 
 
 def test_layers_group_each_modules_weight_and_bias() -> None:

@@ -14,9 +14,9 @@ import torch
 from helpers import make_image_folder, run_main
 from PIL import Image
 
-from optlab.data import ImageDataModule, channel_statistics
-from optlab.image_folder import ImageFolderSource
-from optlab.sources import DataError
+from optlab.data.datamodule import ImageDataModule, channel_statistics
+from optlab.data.image_folder import ImageFolderSource
+from optlab.data.sources import DataError
 
 
 def source(root: Path, **changes) -> ImageFolderSource:
@@ -186,6 +186,6 @@ def test_image_folder_trains_better_than_chance(tmp_path: Path, monkeypatch: pyt
 
 def test_a_test_fraction_out_of_range_is_refused_before_any_image_is_decoded(tmp_path: Path, monkeypatch) -> None:
     make_image_folder(tmp_path / "images", per_class=3)
-    monkeypatch.setattr("optlab.image_folder.decode_all", lambda *args: pytest.fail("decoded before the check"))
+    monkeypatch.setattr("optlab.data.image_folder.decode_all", lambda *args: pytest.fail("decoded before the check"))
     with pytest.raises(DataError, match=r"data.source.test_fraction=1.5 must be between 0 and 1"):
         source(tmp_path / "images", test_fraction=1.5).load()

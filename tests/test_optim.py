@@ -8,7 +8,7 @@ import torch
 from helpers import OPTIMIZERS, closure_step
 from hydra.utils import instantiate
 
-from optlab.models import CifarNet, resnet18_small
+from optlab.models.cnns import CifarNet, resnet18_small
 from optlab.optim.averaging import averaged_weights, restore_weights, swap_in_averages
 from optlab.optim.hidden_split import HiddenSplitOptimizer, split_hidden
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason

@@ -15,8 +15,8 @@ import torch
 from helpers import make_image_folder, run_main
 from omegaconf import OmegaConf
 
-from optlab.checks import ConfigError
-from optlab.model_contract import build_model, ordered_parameters
+from optlab.config.checks import ConfigError
+from optlab.models.contract import build_model, ordered_parameters
 
 USER_MODEL = '''
 import torch

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import FASHION_MNIST, SHARED_DATASETS
 
-from optlab.sources import CIFAR10Source, IDXSource
-from optlab.training_run import train
+from optlab.data.sources import CIFAR10Source, IDXSource
+from optlab.run.job import train
 
 MNIST_GZ = SHARED_DATASETS / "mnist"
 FASHION_GZ = FASHION_MNIST

@@ -15,13 +15,13 @@ import pytest
 from helpers import TINY, compose_config
 from scipy import stats
 
+from optlab.config.run_identity import group_label, run_name, swept_keys, varying_keys
 from optlab.report.runs import Run, load_runs
 from optlab.report.statistics import holm, mean_ci, paired_comparison
 from optlab.report.table import time_to_target
 from optlab.report.write import ReportOptions, write_report
-from optlab.run_identity import group_label, run_name, swept_keys, varying_keys
-from optlab.summary import RunSummary
-from optlab.training_run import train
+from optlab.run.job import train
+from optlab.run.summary import RunSummary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = {"comparison.png", "ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png",

@@ -14,7 +14,7 @@ import pytest
 from helpers import TINY, compose_config
 
 from optlab.report.across_tasks import profiles
-from optlab.training_run import train
+from optlab.run.job import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -11,8 +11,8 @@ import torch
 from interrupt import interrupt_after_epoch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from optlab.resume import ResumeError
-from optlab.training_run import run_job, train
+from optlab.run.job import run_job, train
+from optlab.run.resume import ResumeError
 
 
 def test_resume_into_a_folder_with_another_config_is_refused_and_keeps_its_results(make_cfg, tmp_path: Path) -> None:

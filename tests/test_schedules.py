@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from optlab.schedules import inverse_power, multiplier_scheduler, one_cycle, warmup_cosine
+from optlab.optim.lr_multipliers import inverse_power, multiplier_scheduler, one_cycle, warmup_cosine
 
 
 def test_inverse_power_is_lr0_over_t_to_the_power() -> None:

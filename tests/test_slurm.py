@@ -20,8 +20,6 @@ SMALL_JOBS = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.l
 
 @pytest.mark.parametrize(("device", "gpus"), [("gpu", 1), ("cpu", None), ("auto", None)])
 def test_slurm_jobs_ask_for_the_gpus_their_runs_use(device: str, gpus: int | None, tmp_path: Path) -> None:
-    import optlab.train  # noqa: F401 - registers the resolver the launcher's conf uses
-
     cfg = compose_config(["hydra/launcher=slurm", f"device={device}"], tmp_path)
     assert cfg.hydra.launcher.gpus_per_node == gpus
 

@@ -14,11 +14,11 @@ from interrupt import interrupt_after_epoch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from tbparse import SummaryReader
 
-from optlab.callbacks import EpochCheckpoint
-from optlab.checks import ConfigError
-from optlab.classifier import Classifier, SchedulerSpec
+from optlab.config.checks import ConfigError
 from optlab.report.runs import read_curves
-from optlab.training_run import build_model, train
+from optlab.run.callbacks import EpochCheckpoint
+from optlab.run.classifier import Classifier, SchedulerSpec
+from optlab.run.job import build_model, train
 
 
 def read_summary(folder: Path) -> dict:

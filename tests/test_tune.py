@@ -20,11 +20,11 @@ import pytest
 import yaml
 from helpers import CONF, compose_config, run_tune, runs_with_status, worker_training
 
-from optlab.summary import RunSummary, Status
-from optlab.tune.schedule import Schedule
+from optlab.run.summary import RunSummary, Status
+from optlab.tune.report.trials import SearchResult, Trial, read_search
+from optlab.tune.search.storage import open_storage
 from optlab.tune.settings import parse_settings
-from optlab.tune.storage import open_storage
-from optlab.tune.trials import SearchResult, Trial, read_search
+from optlab.tune.work_queue import Schedule
 from optlab.tune.worker import load_schedule
 
 DIGITS = ["debug=tiny", "data=digits"]
@@ -75,8 +75,6 @@ def test_hparams_search_prunes_and_a_second_sweep_continues_its_study(tmp_path: 
 @pytest.mark.parametrize("optimizer", sorted(
     str(p.relative_to(CONF / "optimizer").with_suffix("")) for p in (CONF / "optimizer").rglob("*.yaml")))
 def test_every_config_default_lr_lies_inside_its_search_range(optimizer: str, tmp_path: Path) -> None:
-    import optlab.train  # noqa: F401  (registers the resolvers the search config uses)
-
     cfg = compose_config([f"optimizer={optimizer}", "hparams_search=lr"], tmp_path)
     low, high = cfg.search.lr_range
     assert 0 < low < high and math.log10(high / low) <= 5
@@ -88,7 +86,7 @@ def test_every_config_default_lr_lies_inside_its_search_range(optimizer: str, tm
 def test_the_search_space_reads_hydras_sweep_syntax() -> None:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    from optlab.tune.search_space import SearchSpaceError, search_space
+    from optlab.tune.search.space import SearchSpaceError, search_space
 
     space, fixed = search_space({"optimizer.lr": "tag(log, interval(1e-5, 1e-2))",
                                  "trainer.max_epochs": "range(2,10,2)", "optimizer.momentum": "choice(0.0, 0.9)",

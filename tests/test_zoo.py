@@ -12,9 +12,9 @@ import torch
 from helpers import run_main
 from hydra.utils import instantiate
 
-import optlab.classifier
-from optlab.checks import ConfigError
-from optlab.models import CifarNet
+import optlab.run.classifier
+from optlab.config.checks import ConfigError
+from optlab.models.cnns import CifarNet
 from optlab.optim.averaging import switch_to_evaluation, switch_to_training
 from optlab.optim.hidden_split import split_hidden
 from optlab.optim.zoo import zoo_optimizer
@@ -81,7 +81,7 @@ def test_awkward_zoo_optimizers_train(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_second_order_zoo_optimizers_fail_without_the_gradient_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys) -> None:
     """The create_graph handling is what makes AdaHessian run: without it the same run fails."""
-    monkeypatch.setattr(optlab.classifier, "needs_create_graph", lambda optimizer: False)
+    monkeypatch.setattr(optlab.run.classifier, "needs_create_graph", lambda optimizer: False)
     code, printed = run_main(*FAST, "optimizer.name=adahessian", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code not in (0, None)
     assert summary(tmp_path)["status"] == "failed"
@@ -115,7 +115,7 @@ def test_a_schedule_free_run_validates_in_evaluation_mode(tmp_path: Path, monkey
     losses = []
     for switch in (True, False):
         if not switch:
-            monkeypatch.setattr(optlab.classifier, "switch_to_evaluation", lambda optimizer: [])
+            monkeypatch.setattr(optlab.run.classifier, "switch_to_evaluation", lambda optimizer: [])
         folder = tmp_path / str(switch)
         folder.mkdir()
         code, printed = run_main(*FAST, "optimizer.name=schedulefreesgd", "optimizer.lr=0.5", cwd=folder,

@@ -23,6 +23,6 @@ class OptunaSweeper(Sweeper):
                                                                 task_function=task_function, config=config)
 
     def sweep(self, arguments: Sequence[str]) -> None:
-        from optlab.tune.search_sweep import run_search
+        from optlab.tune.search.sweep import run_search
 
         run_search(self.settings, self.config, self.launcher, list(arguments))

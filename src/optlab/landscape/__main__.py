@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from optlab.files import write_atomic
 from optlab.landscape import surface
 from optlab.landscape.figures import draw_interpolation, draw_line, draw_planes
 from optlab.landscape.result import Landscape, render_table, write_results
@@ -23,7 +24,7 @@ from optlab.landscape.trained_run import NoCheckpoint, TrainedRun, fixed_batch, 
 from optlab.report.runs import Run, load_runs
 from optlab.report.table import group_runs
 from optlab.report.write import describe
-from optlab.summary import Status, write_atomic
+from optlab.run.summary import Status
 
 log = logging.getLogger("optlab.landscape")
 

@@ -1,7 +1,7 @@
 """What a landscape needs from one finished run: its network, initial and final weights, and a fixed batch.
 
 Everything comes from the run's own folder: the config Hydra saved (.hydra/config.yaml) rebuilds the data and the
-network; the seed rebuilds the initial weights exactly as training drew them (optlab.training_run.build_model);
+network; the seed rebuilds the initial weights exactly as training drew them (optlab.models.build);
 checkpoints/last.ckpt holds the final ones.
 """
 
@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from optlab.config.moved_targets import current_config
+from optlab.data.datamodule import ready_datamodule
 from optlab.landscape.surface import Params
-from optlab.training_run import build_model
+from optlab.models.build import build_model
+from optlab.run.resume import LAST_CHECKPOINT as CHECKPOINT
 
-CHECKPOINT = Path("checkpoints") / "last.ckpt"
 CONFIG = Path(".hydra") / "config.yaml"
 
 
@@ -39,7 +40,7 @@ def run_config(folder: Path) -> DictConfig:
     path = folder / CONFIG
     if not path.is_file():
         raise NoCheckpoint(f"{folder.name}: no {CONFIG} (not a run written by optlab.train)")
-    return OmegaConf.load(path)
+    return current_config(OmegaConf.load(path))  # saved by an earlier optlab: today's module paths
 
 
 def fixed_batch(cfg: DictConfig, subset: int, cache: dict[str, tuple]) -> tuple[torch.Tensor, torch.Tensor, object]:
@@ -47,11 +48,8 @@ def fixed_batch(cfg: DictConfig, subset: int, cache: dict[str, tuple]) -> tuple[
     share one copy (`cache`, keyed by the data config)."""
     key = OmegaConf.to_yaml(cfg.data)
     if key not in cache:
-        datamodule = instantiate(cfg.data)
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        images, labels = datamodule.parts["train"][torch.arange(min(subset, len(datamodule.parts["train"])))]
-        images, labels = datamodule.on_after_batch_transfer((images, labels), 0)
+        datamodule = ready_datamodule(cfg.data)
+        images, labels = datamodule.first_images("train", subset)
         cache[key] = (images, labels, datamodule)
     return cache[key]
 

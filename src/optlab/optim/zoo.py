@@ -22,7 +22,7 @@ import pytorch_optimizer
 import torch
 from torch.optim import Optimizer
 
-from optlab.checks import ConfigError
+from optlab.config.checks import ConfigError
 from optlab.optim.hidden_split import split_hidden
 
 MUON_STYLE = ("adago", "adamuon", "distributedmuon", "muon", "muonclip", "normuon")

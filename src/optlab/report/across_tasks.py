@@ -32,7 +32,7 @@ from autorank import autorank, plot_stats
 from optlab.report.figures import LINE_STYLES, WIDTH, optimizer_colours, save
 from optlab.report.runs import Run
 from optlab.report.statistics import ALPHA
-from optlab.summary import Status
+from optlab.run.summary import Status
 
 TAU_MAX = 4.0  # AlgoPerf's upper limit of the performance ratio
 MIN_BLOCKS = 5  # autorank's least number of blocks

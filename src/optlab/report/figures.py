@@ -245,7 +245,7 @@ def cost_bars(table: pd.DataFrame, styles, title: str, path: Path) -> Path:
 
 
 def dynamics(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path | None:
-    """Whole-network gradient norm, update norm and update/weight ratio per optimizer step (optlab.dynamics);
+    """Whole-network gradient norm, update norm and update/weight ratio per optimizer step (optlab.run.dynamics);
     None when no run logged them."""
     if not any(not r.dynamics.empty for runs in groups.values() for r in runs):
         return None

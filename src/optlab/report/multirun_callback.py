@@ -13,9 +13,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from optlab.run_identity import SWEPT_KEYS_ENV, swept_keys
-from optlab.summary import RunSummary, Status, SummaryError
-from optlab.sweep_progress import command_line_overrides, planned_jobs, write_plan
+from optlab.config.run_identity import SWEPT_KEYS_ENV, swept_keys
+from optlab.run.summary import RunSummary, Status, SummaryError
+from optlab.run.sweep_progress import command_line_overrides, planned_jobs, write_plan
 
 log = logging.getLogger(__name__)
 

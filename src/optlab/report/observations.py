@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from optlab.report.statistics import ALPHA, MIN_SEEDS
-from optlab.summary import Status
+from optlab.run.summary import Status
 
 METRIC_NAMES = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from optlab.report.runs import Run
-from optlab.summary import Status
+from optlab.run.summary import Status
 
 MAX_COLUMNS = 20
 WEAKEST = 5

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from tbparse import SummaryReader
 
-from optlab.summary import FILENAME, RunSummary, SummaryError
+from optlab.run.summary import FILENAME, RunSummary, SummaryError
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ COLUMNS = [*EPOCH_TAGS.values(), *VALIDATION_TAGS.values()]
 
 
 DYNAMICS_TAGS = {"dynamics/grad_norm": "grad_norm", "dynamics/update_norm": "update_norm",
-                 "dynamics/update_ratio": "update_ratio"}  # whole-network values of optlab.dynamics
+                 "dynamics/update_ratio": "update_ratio"}  # whole-network values of optlab.run.dynamics
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 
+from optlab.config.run_identity import group_label, override_pairs, varying_keys
 from optlab.report.runs import Run
 from optlab.report.statistics import ALPHA, holm, mean_ci, paired_comparison
-from optlab.run_identity import group_label, override_pairs, varying_keys
-from optlab.summary import RunSummary, Status
+from optlab.run.summary import RunSummary, Status
 
 SORTABLE = ("val_acc", "test_acc", "best_val_acc", "epochs_to_target", "seconds_to_target", "val_loss",
             "train_loss", "epoch_time_s", "optimizer_state_bytes", "group")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optlab.files import write_atomic
 from optlab.report import figures
 from optlab.report.across_tasks import (
     common_groups,
@@ -22,7 +23,7 @@ from optlab.report.observations import write_observations
 from optlab.report.per_class import per_class_lines
 from optlab.report.runs import Run, load_runs
 from optlab.report.table import group_runs, summarise, time_to_target
-from optlab.summary import Status, write_atomic
+from optlab.run.summary import Status
 
 
 @dataclass(frozen=True)

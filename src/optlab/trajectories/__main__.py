@@ -10,12 +10,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from optlab.config.resolvers import register_resolvers
+from optlab.config.run_mode import is_multirun
 
-@hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="trajectories")
-def main(cfg: DictConfig) -> float:
+
+def trace_one(cfg: DictConfig) -> float:
     """Returns the chosen path's mean function value (lower is better) for Hydra's sweepers."""
     from hydra.utils import instantiate
 
@@ -24,15 +25,16 @@ def main(cfg: DictConfig) -> float:
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     record = trace(cfg, HydraConfig.get().runtime.choices["optimizer"], output_dir)
-    if HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not is_multirun():
         for path in write_outputs(output_dir, instantiate(cfg.function, _convert_="all"), cfg.steps, cfg.gif_frames):
             print(path)
     return record.score
 
 
 def run() -> None:
-    """The `optlab-trajectories` console script."""
-    main()
+    """The `optlab-trajectories` console script and `python -m optlab.trajectories`."""
+    register_resolvers()
+    hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="trajectories")(trace_one)()
 
 
 if __name__ == "__main__":

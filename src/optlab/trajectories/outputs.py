@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from optlab.summary import write_atomic
+from optlab.files import write_atomic
 from optlab.trajectories.drawing import draw_animation, draw_paths, draw_values
 from optlab.trajectories.functions import PlaneFunction
 from optlab.trajectories.record import TrajectoryRecord, read_records

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from optlab.summary import write_atomic
+from optlab.files import write_atomic
 
 FILE_NAME = "trajectory.json"
 

@@ -28,7 +28,7 @@ def main(arguments: list[str]) -> int:
         settings = parse_settings(arguments)
         out = str(settings.out)
         from optlab.tune.protocol import run_protocol  # deferred: plotting and statistics load with it
-        from optlab.tune.tuning_report import write_tuning_report
+        from optlab.tune.report.write import write_tuning_report
 
         run_protocol(settings)
         report = write_tuning_report(settings)

@@ -12,8 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from optlab.summary import write_atomic
-from optlab.tune.settings import CONFIG_MODULE, TuneError, TuneSettings
+from optlab.files import write_atomic
+from optlab.tune.settings import TuneError, TuneSettings
 
 RESULT = "lr_find.json"
 
@@ -35,25 +35,15 @@ def find_lr_range(settings: TuneSettings, optimizer: str, folder: Path) -> tuple
 def run_finder(settings: TuneSettings, optimizer: str, folder: Path) -> tuple[float | None, list[list[float]]]:
     """Lightning's range test on the composed training config; returns the suggestion and (lrs, losses)."""
     import lightning.pytorch as pl
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
     from lightning.pytorch.tuner import Tuner
 
-    from optlab.classifier import Classifier, SchedulerSpec
-    from optlab.training_run import build_model, checked_parameters
+    from optlab.config.compose import compose_config
+    from optlab.run.job import build_module, prepare
 
-    overrides = [*settings.train_overrides, f"optimizer={optimizer}", f"seed={settings.search_seed}"]
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = build_model(cfg, datamodule)
-    module = Classifier(model, instantiate(cfg.optimizer), SchedulerSpec(**instantiate(cfg.scheduler, _convert_="all")),
-                        checked_parameters(cfg, datamodule, model))
+    cfg = compose_config("train", [*settings.train_overrides, f"optimizer={optimizer}", f"seed={settings.search_seed}"])
+    datamodule, model, parameters = prepare(cfg)
+    module = build_module(cfg, model, instantiate(cfg.optimizer, _convert_="all"), parameters)
     trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=1, precision=cfg.trainer.precision,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=str(folder))

@@ -1,7 +1,7 @@
 """The protocol's coordinator (`python -m optlab.tune`): it checks and records the protocol, works out each
 optimizer's search space (after the learning-rate finder, when asked), opens the storage, queues what is known
 at the start, then starts `workers` processes and waits for them. The workers (optlab.tune.worker) do the runs;
-what they run next is optlab.tune.schedule's.
+what they run next is optlab.tune.work_queue's.
 
 A worker is `python -m optlab.train -m hydra/sweeper=optlab_tune_worker ...`: each of its runs is an ordinary
 optlab.train job in its own folder under `out` (search/, selection/, tuned/, default/), run by Hydra's launcher.
@@ -18,17 +18,16 @@ import sys
 import time
 from typing import Any
 
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from optlab.error_text import first_line
-from optlab.summary import write_atomic
+from optlab.config.compose import optlab_configs
+from optlab.files import first_line, write_atomic
 from optlab.tune.lr_finder import find_lr_range
-from optlab.tune.schedule import Schedule, folder_name
-from optlab.tune.settings import CONFIG_MODULE, TuneError, TuneSettings, check_same_protocol
-from optlab.tune.storage import StorageError, default_url, lost, open_storage, shown
+from optlab.tune.search.storage import StorageError, default_url, lost, open_storage, shown
+from optlab.tune.settings import TuneError, TuneSettings, check_same_protocol
+from optlab.tune.work_queue import Schedule, folder_name
 from optlab.tune.worker import RECORD
 
 log = logging.getLogger(__name__)
@@ -73,14 +72,11 @@ def _run(settings: TuneSettings, url: str) -> None:
 
 def search_params(settings: TuneSettings, optimizer: str, lr_range: tuple[float, float] | None) -> dict[str, str]:
     """hydra.sweeper.params of conf/hparams_search/<search> for this optimizer, resolved (its lr range filled in)."""
-    import optlab.train  # noqa: F401 - registers the resolvers the search config uses
-
     overrides = [*settings.train_overrides, f"hparams_search={settings.search}", f"optimizer={optimizer}"]
     if lr_range is not None:
         overrides.append(f"search.lr_range=[{lr_range[0]!r},{lr_range[1]!r}]")
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        with optlab_configs():
             cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
             params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True)
     except HydraException as error:

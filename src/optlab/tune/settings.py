@@ -13,17 +13,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Glob
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from optlab.error_text import first_line
-
-CONFIG_MODULE = "optlab.conf"
+from optlab.config.compose import optlab_configs
+from optlab.files import first_line
 
 
 class TuneError(ValueError):
@@ -93,8 +91,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
     malformed = [a for a in arguments if "=" not in a]
     if malformed:
         raise TuneError(f"{malformed[0]!r} is not key=value; e.g. python -m optlab.tune optimizer=sgd,adam budget=16")
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+    with optlab_configs() as loader:
         own_keys = set(compose(config_name="tune").keys())
         mine = [a for a in arguments if _key(a) in own_keys and _key(a) != "optimizer"]
         choice = next((a.split("=", 1)[1] for a in reversed(arguments) if _key(a) == "optimizer"), None)
@@ -102,7 +99,6 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
             cfg = compose(config_name="tune", overrides=mine, return_hydra_config=True)
         except HydraException as error:
             raise TuneError(first_line(error)) from None
-        loader = GlobalHydra.instance().config_loader()
         optimizers = expand_choice(choice if choice is not None else str(cfg.optimizer),
                                    loader.get_group_options("optimizer"), group_options(loader, "optimizer"))
         searches = loader.get_group_options("hparams_search")

@@ -16,13 +16,13 @@ from typing import Any
 
 from hydra.errors import CompactHydraException
 
-from optlab.console import tidy_console
-from optlab.resume import RunInterrupted
-from optlab.sweep_progress import LOGGER
-from optlab.tune.outcome import job_summary, tell
-from optlab.tune.schedule import Item, Schedule
+from optlab.run.console import tidy_console
+from optlab.run.resume import RunInterrupted
+from optlab.run.sweep_progress import LOGGER
+from optlab.tune.search.outcome import job_summary, tell
+from optlab.tune.search.storage import default_url, lost, open_storage
 from optlab.tune.settings import TuneSettings
-from optlab.tune.storage import default_url, lost, open_storage
+from optlab.tune.work_queue import Item, Schedule
 
 RECORD = "tune.json"
 LOCK = ".claim.lock"
@@ -92,14 +92,14 @@ def _work(out: Path, schedule: Schedule, launcher: Any, arguments: list[str]) ->
         with claim_lock(out):
             item, done = schedule.next_item()
             if item is not None:  # beating from the moment it is taken: a trial never runs without a heartbeat
-                schedule.storage.record_heartbeat(item.trial._trial_id)
+                schedule.storage.record_heartbeat(item.trial_id)
         if done:
             return
         if item is None:
             time.sleep(IDLE_POLL_S)
             continue
         started = time.perf_counter()
-        with heartbeat(schedule.storage, item.trial._trial_id, interval):
+        with heartbeat(schedule.storage, item.trial_id, interval):
             try:
                 (job_return,) = launcher.launch([[*arguments, *item.overrides]], initial_job_idx=item.trial.number)
             except RunInterrupted:  # its own hint (this worker's sweep folder) would not continue the protocol

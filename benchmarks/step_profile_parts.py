@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""Where a training step's time goes: py-spy raw profiles of optlab runs, split into the parts of docs/benchmarks.md.
+
+Each sample inside a training batch is counted under the innermost frame that names a part (the model's forward,
+backward and update, the data path, optlab's hooks, logging), the rest under Lightning's loop. Profiles of
+several trees, one column each:
+
+    py-spy record -r 250 -f raw -o now.txt -- python -m optlab.train data=cifar10 data.root=data \\
+        data.verify=false optimizer=momentum data.batch_size=32 trainer.max_epochs=1 test=false
+    python benchmarks/step_profile_parts.py f2cdc7a=ref.txt now=now.txt
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+IN_A_BATCH = "advance (lightning/pytorch/loops/training_epoch_loop.py"
+METHOD = r"^(?:\w+\.)?"  # py-spy names frames Class.method (file:line)
+PARTS = [  # (pattern, part), tried on each frame from the innermost outwards
+    (r"\(optlab/callbacks\.py", "optlab's callbacks"),
+    (r"\(optlab/dynamics\.py", "optlab's dynamics callback"),
+    (METHOD + r"on_after_batch_transfer \(optlab/data\.py", "data: normalisation and precision conversion"),
+    (r"\(optlab/data\.py|_next_data|fetch \(torch/utils/data", "data: batch fetch"),
+    (METHOD + r"(_single_tensor_sgd|_multi_tensor_sgd)", "model: SGD update"),
+    (METHOD + r"(run_backward|_engine_run_backward|backward) \(torch/", "model: backward"),
+    (METHOD + r"cross_entropy \(torch/", "model: loss"),
+    (METHOD + r"forward \(optlab/models\.py", "model: forward"),
+    (r"\(optlab/(classifier|module)\.py", "optlab's LightningModule"),
+    (r"log_metrics|tensorboard|^log \(lightning", "logging"),
+]
+REST = "Lightning: loop, hook dispatch, closure, wrappers"
+
+
+def parts(profile: Path) -> Counter:
+    """Samples per part of one py-spy raw profile (lines 'frame;frame;... count'), training batches only."""
+    counts: Counter = Counter()
+    for line in profile.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        if IN_A_BATCH not in stack:
+            continue
+        frames = reversed(stack.split(";"))
+        part = next((name for frame in frames for pattern, name in PARTS if re.search(pattern, frame)), REST)
+        counts[part] += int(number)
+    return counts
+
+
+def main(arguments: list[str]) -> None:
+    if not arguments or any("=" not in a for a in arguments):
+        sys.exit("usage: step_profile_parts.py NAME=PROFILE.txt [NAME=PROFILE.txt ...]")
+    columns = {name: parts(Path(path)) for name, path in (a.split("=", 1) for a in arguments)}
+    totals = {name: sum(counts.values()) or 1 for name, counts in columns.items()}
+    order = sorted({p for counts in columns.values() for p in counts},
+                   key=lambda p: -sum(columns[n][p] / totals[n] for n in columns))
+    print("| part | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
+    for part in order:
+        print(f"| {part} | " + " | ".join(f"{columns[n][part] / totals[n]:.1%}" for n in columns) + " |")
+    print("samples in training batches: " + ", ".join(f"{n} {totals[n]}" for n in columns))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
