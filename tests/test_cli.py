@@ -279,14 +279,16 @@ def test_progress_line_and_estimate() -> None:
     from optlab.run.sweep_progress import progress_line
 
     base = {"data": "digits", "model": "cifar_net", "scheduler": "none", "precision": "32-true", "lr": 0.001}
-    summary = RunSummary(optimizer="adam", seed=2, status=Status.OK, val_acc=0.973, train_time_s=4.14, **base)
+    summary = RunSummary(optimizer="adam", seed=2, status=Status.OK, val_acc=0.973, train_time_s=4.14, epochs=5,
+                         **base)
     assert progress_line(summary, "adam_seed2", 12, 10, 36, 100.0) == \
-        "[12/36] adam_seed2: ok, val 97.30%, 4.1 s; about 4 min left"  # 10 s per run since the start, 24 left
+        "[12/36] adam_seed2: ok, val 97.30% after 5 epochs, 4.1 s; about 4 min left"  # 10 s per run since the start, 24 left
     failed = RunSummary(optimizer="sgd", seed=1, status=Status.FAILED, reason="ConfigError: lr must be positive",
                         **base)
     assert progress_line(failed, "sgd_seed1", 36, 30, 36, 100.0) == \
         "[36/36] sgd_seed1: failed, ConfigError: lr must be positive"
-    assert progress_line(summary, "adam_seed2", 3, 0, None, 5.0) == "[3] adam_seed2: ok, val 97.30%, 4.1 s"
+    assert progress_line(summary, "adam_seed2", 3, 0, None, 5.0) == \
+        "[3] adam_seed2: ok, val 97.30% after 5 epochs, 4.1 s"
 
 
 def test_mlflow_logger_records_every_run_of_a_sweep(tmp_path: Path) -> None:

@@ -27,13 +27,14 @@ NOT_IDENTITY = ("hydra", "callbacks.trial_pruning", "optuna_trial", "resume", "r
 SWEPT_KEYS_ENV = "OPTLAB_SWEPT_KEYS"  # set by the multirun callback for the jobs of its sweep
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
+    """The key an override sets: +callbacks.x._target_=... -> callbacks.x._target_ (the one parser of keys)."""
     return override.split("=", 1)[0].lstrip("+~")
 
 
 def override_pairs(overrides: Iterable[str]) -> dict[str, str]:
     """{"optimizer": "adam", "optimizer.lr": "0.1"} from ["optimizer=adam", "optimizer.lr=0.1"]."""
-    return {_key(o): o.split("=", 1)[1] if "=" in o else "" for o in overrides}
+    return {override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in overrides}
 
 
 def changes_numbers(key: str) -> bool:

@@ -42,7 +42,7 @@ def optimizer_colours(names: Iterable[str]) -> dict[str, tuple]:
 
 
 def group_styles(table: pd.DataFrame) -> dict[str, tuple[tuple, str]]:
-    """(colour, line style) per group: the colour from its optimizer (sorted names, tab20), the style from its
+    """(colour, line style) per group: the colour from its optimizer (sorted names, Glasbey), the style from its
     rank among groups of the same optimizer."""
     colour = optimizer_colours(table["optimizer"])
     styles, seen = {}, {}

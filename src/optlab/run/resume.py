@@ -1,6 +1,6 @@
 """What `resume=true` continues from, and when it must refuse: nothing a run already wrote is ever lost.
 
-- A finished run (ok, diverged, skipped) with the same config is skipped, its summary kept.
+- A finished run (ok, diverged, pruned, skipped: summary.FINISHED) with the same config is skipped, its summary kept.
 - A folder whose run had another config is refused, naming the keys that differ; the one change allowed is a
   larger trainer.max_epochs for an unfinished run (train it further). A key that one of the two configs lacks
   (a setting added to optlab since the earlier run, e.g. compile.enabled) counts only when a command line set it:

@@ -21,6 +21,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from optlab.config.compose import optlab_configs
+from optlab.config.run_identity import override_key
 from optlab.files import first_line
 
 
@@ -83,7 +84,7 @@ class TuneSettings:
 
 def _key(argument: str) -> str:
     """The top-level key an override sets: lr_find.enabled=true -> lr_find."""
-    return argument.split("=", 1)[0].lstrip("+~").split(".", 1)[0]
+    return override_key(argument).split(".", 1)[0]
 
 
 def parse_settings(arguments: list[str]) -> TuneSettings:

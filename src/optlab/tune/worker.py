@@ -18,7 +18,8 @@ from hydra.errors import CompactHydraException
 
 from optlab.run.console import tidy_console
 from optlab.run.resume import RunInterrupted
-from optlab.run.sweep_progress import LOGGER
+from optlab.run.summary import RunSummary
+from optlab.run.sweep_progress import LOGGER, outcome_text
 from optlab.tune.search.outcome import job_summary, tell
 from optlab.tune.search.storage import default_url, lost, open_storage
 from optlab.tune.settings import TuneSettings
@@ -115,11 +116,6 @@ def _work(out: Path, schedule: Schedule, launcher: Any, arguments: list[str]) ->
         log.info("%s", progress_line(item, summary))
 
 
-def progress_line(item: Item, summary: Any) -> str:
-    status = str(summary.status) if summary is not None else "failed"
-    parts = [status]
-    if summary is not None and summary.status.value in ("ok", "pruned"):
-        parts.append(f"val {summary.val_acc:.2%} after {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}")
-    if summary is not None and summary.status.value not in ("ok", "pruned") and summary.reason:
-        parts.append(summary.reason)
-    return f"{item.stage} {item.optimizer} {item.label}: {', '.join(parts)}"
+def progress_line(item: Item, summary: RunSummary | None) -> str:
+    """`search adam 003_adam_lr0.0042: pruned, val 85.10% after 1 epoch`"""
+    return f"{item.stage} {item.optimizer} {item.label}: {outcome_text(summary)}"
