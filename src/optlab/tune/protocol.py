@@ -27,7 +27,7 @@ from optlab.files import first_line, write_atomic
 from optlab.tune.lr_finder import find_lr_range
 from optlab.tune.search.storage import StorageError, default_url, lost, open_storage, shown
 from optlab.tune.settings import TuneError, TuneSettings, check_same_protocol
-from optlab.tune.work_queue import Schedule, folder_name
+from optlab.tune.work_queue import WorkQueue, folder_name
 from optlab.tune.worker import RECORD
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,8 @@ def _run(settings: TuneSettings, url: str) -> None:
         storage = open_storage(url, settings.heartbeat)
     except StorageError as error:
         raise TuneError(str(error)) from None
-    schedule = Schedule(settings, storage, url, spaces={})
-    schedule.prepare()  # refuses a study of another protocol before any run
+    queue = WorkQueue(settings, storage, url, spaces={})
+    queue.prepare()  # refuses a study of another protocol before any run
     started = time.perf_counter()
     ranges = {o: _lr_find(settings, o) for o in settings.optimizers} if settings.lr_find["enabled"] else {}
     record["wall_time_s"]["lr_find"] = record["wall_time_s"].get("lr_find", 0.0) + time.perf_counter() - started
@@ -66,7 +66,7 @@ def _run(settings: TuneSettings, url: str) -> None:
     finally:
         record["wall_time_s"]["workers"] = record["wall_time_s"].get("workers", 0.0) + time.perf_counter() - started
         _write(settings, record)
-    record["costs"] = schedule.costs()  # per optimizer and stage: runs, pruned, epochs, wall time
+    record["costs"] = queue.costs()  # per optimizer and stage: runs, pruned, epochs, wall time
     _write(settings, record)
 
 

@@ -51,7 +51,7 @@ class Item:
     label: str
 
 
-class Schedule:
+class WorkQueue:
     def __init__(self, settings: TuneSettings, storage: Any, storage_url: str, spaces: dict[str, dict[str, str]]
                  ) -> None:
         self.settings = settings

@@ -23,7 +23,7 @@ from optlab.run.sweep_progress import LOGGER, outcome_text
 from optlab.tune.search.outcome import job_summary, tell
 from optlab.tune.search.storage import default_url, lost, open_storage
 from optlab.tune.settings import TuneSettings
-from optlab.tune.work_queue import Item, Schedule
+from optlab.tune.work_queue import Item, WorkQueue
 
 RECORD = "tune.json"
 LOCK = ".claim.lock"
@@ -31,11 +31,11 @@ IDLE_POLL_S = 2.0  # how often a worker with nothing to take looks again
 log = logging.getLogger(LOGGER)
 
 
-def load_schedule(out: Path) -> Schedule:
+def load_work_queue(out: Path) -> WorkQueue:
     record = json.loads((out / RECORD).read_text())
     settings = TuneSettings.from_record(record["settings"])
     url = settings.storage or default_url(out)
-    return Schedule(settings, open_storage(url, settings.heartbeat), url, record["spaces"])
+    return WorkQueue(settings, open_storage(url, settings.heartbeat), url, record["spaces"])
 
 
 @contextlib.contextmanager
@@ -80,27 +80,27 @@ def work(protocol: str, launcher: Any, arguments: list[str]) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     out = Path(protocol)
-    schedule = load_schedule(out)
+    queue = load_work_queue(out)
     try:
-        _work(out, schedule, launcher, arguments)
+        _work(out, queue, launcher, arguments)
     except (SQLAlchemyError, StorageInternalError) as error:  # Optuna wraps some of SQLAlchemy's in its own
-        raise StorageLost(lost(schedule.storage_url, error, out)) from None
+        raise StorageLost(lost(queue.storage_url, error, out)) from None
 
 
-def _work(out: Path, schedule: Schedule, launcher: Any, arguments: list[str]) -> None:
-    interval = schedule.settings.heartbeat["interval_s"]
+def _work(out: Path, queue: WorkQueue, launcher: Any, arguments: list[str]) -> None:
+    interval = queue.settings.heartbeat["interval_s"]
     while True:
         with claim_lock(out):
-            item, done = schedule.next_item()
+            item, done = queue.next_item()
             if item is not None:  # beating from the moment it is taken: a trial never runs without a heartbeat
-                schedule.storage.record_heartbeat(item.trial_id)
+                queue.storage.record_heartbeat(item.trial_id)
         if done:
             return
         if item is None:
             time.sleep(IDLE_POLL_S)
             continue
         started = time.perf_counter()
-        with heartbeat(schedule.storage, item.trial_id, interval):
+        with heartbeat(queue.storage, item.trial_id, interval):
             try:
                 (job_return,) = launcher.launch([[*arguments, *item.overrides]], initial_job_idx=item.trial.number)
             except RunInterrupted:  # its own hint (this worker's sweep folder) would not continue the protocol

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from optlab.run.summary import Status
-from optlab.tune.work_queue import LR, Schedule, mean
+from optlab.tune.work_queue import LR, WorkQueue, mean
 
 GOOD_WITHIN = 0.01  # a trial within 1 point of the best counts towards the good lr range
 
@@ -84,13 +84,13 @@ class SearchResult:
         return sum(t.status == status for t in self.trials)
 
 
-def read_search(schedule: Schedule, optimizer: str) -> SearchResult:
+def read_search(queue: WorkQueue, optimizer: str) -> SearchResult:
     """The search of one optimizer, its trials in the order they were made."""
     import optuna
 
-    study = schedule.study(optimizer, "search")
+    study = queue.study(optimizer, "search")
     trials = []
-    for t in sorted(schedule.search_trials(optimizer), key=lambda t: t.number):
+    for t in sorted(queue.search_trials(optimizer), key=lambda t: t.number):
         if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING) or LR not in t.params:
             continue
         status = Status(t.user_attrs["status"]) if "status" in t.user_attrs else Status.FAILED
@@ -98,8 +98,8 @@ def read_search(schedule: Schedule, optimizer: str) -> SearchResult:
         objective = t.value if t.state == optuna.trial.TrialState.COMPLETE else 0.0
         trials.append(Trial(float(t.params[LR]), status, objective, reason, dict(t.params), t.number,
                             int(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan))))
-    configured = schedule.search_range_configured(optimizer)
-    return SearchResult(optimizer, trials, schedule.search_range(optimizer) or (math.nan, math.nan),
+    configured = queue.search_range_configured(optimizer)
+    return SearchResult(optimizer, trials, queue.search_range(optimizer) or (math.nan, math.nan),
                         configured or (math.nan, math.nan), int(study.user_attrs.get("widened_trials", 0)),
-                        study.user_attrs.get("chosen"), schedule.selection_scores(optimizer),
-                        schedule.settings.widen["within_decades"])
+                        study.user_attrs.get("chosen"), queue.selection_scores(optimizer),
+                        queue.settings.widen["within_decades"])

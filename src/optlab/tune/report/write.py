@@ -28,15 +28,15 @@ from optlab.run.summary import FILENAME, RunSummary, Status
 from optlab.tune.report.sensitivity_figure import draw_sensitivity
 from optlab.tune.report.trials import SearchResult, read_search
 from optlab.tune.settings import TuneSettings
-from optlab.tune.work_queue import Schedule, folder_name
-from optlab.tune.worker import RECORD, load_schedule
+from optlab.tune.work_queue import WorkQueue, folder_name
+from optlab.tune.worker import RECORD, load_work_queue
 
 
 def write_tuning_report(settings: TuneSettings) -> Path:
     """Everything above from the protocol's folders (so it can be written again at any time); returns tuning.md."""
     out = settings.out / "report"
-    schedule = load_schedule(settings.out)
-    searches = {o: read_search(schedule, o) for o in settings.optimizers}
+    queue = load_work_queue(settings.out)
+    searches = {o: read_search(queue, o) for o in settings.optimizers}
     tuned = {o: _per_seed(settings.out / "tuned" / folder_name(o)) for o in settings.optimizers}
     default = {o: _per_seed(settings.out / "default" / folder_name(o)) for o in settings.optimizers}
     by_optimizer = ReportOptions(group_by=["optimizer"])
@@ -46,7 +46,7 @@ def write_tuning_report(settings: TuneSettings) -> Path:
             reports[kind] = write_report([settings.out / kind], out / kind, by_optimizer).markdown
     table = tuning_table(searches, tuned, default)
     write_atomic(out / "tuning.csv", table.to_csv(index=False))
-    costs = stage_costs(schedule)
+    costs = stage_costs(queue)
     write_atomic(out / "costs.csv", costs.to_csv(index=False))
     figure = draw_sensitivity(searches, default_lrs(default), optimizer_colours(settings.optimizers),
                               out / "lr_sensitivity.png")
@@ -54,8 +54,8 @@ def write_tuning_report(settings: TuneSettings) -> Path:
     return write_atomic(out / "tuning.md", render(settings, table, costs, reports, figure, wall_time, out))
 
 
-def stage_costs(schedule: Schedule) -> pd.DataFrame:
-    return pd.DataFrame(schedule.costs())
+def stage_costs(queue: WorkQueue) -> pd.DataFrame:
+    return pd.DataFrame(queue.costs())
 
 
 def _per_seed(folder: Path) -> dict[int, RunSummary]:
