@@ -13,11 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from optlab.config.resolvers import register_resolvers
+from optlab.config.compose import hydra_command
 from optlab.config.run_mode import is_multirun
 
 
@@ -42,8 +41,7 @@ def run(cfg: DictConfig) -> float:
 
 def main() -> None:
     """The `optlab-train` console script and `python -m optlab.train`."""
-    register_resolvers()
-    hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="train")(run)()
+    hydra_command(run, "train")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""optlab's configs composed in-process, as a command composes them: for the tools that need a run's config
+"""optlab's configs, for its commands and composed in-process: hydra_command() is the entry of the Hydra commands
+(optlab.train, optlab.trajectories); optlab_configs() and compose_config() serve the tools that need a run's config
 without running it (optlab.tune's settings, its search space, the learning-rate finder).
 
 One place for Hydra's clear / initialize / compose sequence: resolvers registered, any earlier Hydra state (a
@@ -8,9 +9,11 @@ installed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import hydra
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
@@ -18,6 +21,13 @@ from omegaconf import DictConfig
 from optlab.config.resolvers import register_resolvers
 
 CONFIG_MODULE = "optlab.conf"
+
+
+def hydra_command(task: Callable[[DictConfig], Any], config_name: str) -> None:
+    """Run `task` as a Hydra command on conf/<config_name>.yaml and the command line: resolvers registered first,
+    then Hydra's own main (-m, --cfg, overrides, launchers and sweepers as Hydra documents them)."""
+    register_resolvers()
+    hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=config_name)(task)()
 
 
 @contextmanager

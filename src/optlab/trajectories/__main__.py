@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from optlab.config.resolvers import register_resolvers
+from optlab.config.compose import hydra_command
 from optlab.config.run_mode import is_multirun
 
 
@@ -33,8 +32,7 @@ def trace_one(cfg: DictConfig) -> float:
 
 def run() -> None:
     """The `optlab-trajectories` console script and `python -m optlab.trajectories`."""
-    register_resolvers()
-    hydra.main(version_base="1.3", config_path="pkg://optlab.conf", config_name="trajectories")(trace_one)()
+    hydra_command(trace_one, "trajectories")
 
 
 if __name__ == "__main__":
