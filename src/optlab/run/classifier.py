@@ -80,15 +80,6 @@ class Classifier(pl.LightningModule):
         self.class_counts: torch.Tensor | None = None  # per class, test images right and in all (2, classes)
         self.test_class_accuracy: list[float] = []  # of the last test, per class (NaN: no test image of it)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Lightning sets _current_fx_name around every hook call, about 20 times per training step; a plain
-        attribute write skips nn.Module.__setattr__'s search of parameters, buffers and submodules for it (about 1%
-        of a batch-32 step of the course CNN on a 2-core CPU). Every other attribute goes through nn.Module."""
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def on_train_epoch_start(self) -> None:
         """Each epoch's training loss and evaluation count start from zero (a resumed run starts at an epoch)."""
         self.train_loss.reset()
