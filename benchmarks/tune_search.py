@@ -12,7 +12,7 @@ default reruns off, so the search is what is measured). Printed: epochs trained 
 the ratios against `none` and `batch`, and each variant's chosen lr beside the unpruned search's good range (the
 lrs whose trials came within 1 point of its best).
 
-    python benchmarks/tune_search.py --batch-python /tmp/old/.venv/bin/python --out outputs/bench_tune
+    python -m benchmarks.tune_search --batch-python /tmp/old/.venv/bin/python --out outputs/bench_tune
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import argparse
 import datetime as dt
 import json
 import math
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from benchmarks.common import ROOT, absolute_path, launch
 
 SETTING = ["data=fashion_mnist", "model=mnist_net", "data.root=/usr/share/datasets/fashion-mnist",
            "data.train_size=20000", "trainer.max_epochs=5", "trainer.val_check_interval=1.0",
@@ -33,10 +33,11 @@ OPTIMIZERS = "sgd,adam,muon,lion"
 GOOD_WITHIN = 0.01
 
 
-def command(variant: str, python: str, optimizers: str, budget: int, workers: int, out: Path,
-            setting: list[str]) -> list[str]:
-    common = [python, "-m", "optlab.tune", f"optimizer={optimizers}", f"budget={budget}", "seeds=1",
-              "defaults_too=false", f"out={out / variant}", *setting]
+def tune_arguments(variant: str, optimizers: str, budget: int, workers: int, out: Path,
+                   setting: list[str]) -> list[str]:
+    """`python -m optlab.tune`'s arguments for `variant`: the search on its own, each variant's way."""
+    common = [f"optimizer={optimizers}", f"budget={budget}", "seeds=1", "defaults_too=false", f"out={out / variant}",
+              *setting]
     if variant == "batch":
         return [*common, f"jobs={workers}"]
     return [*common, f"workers={workers}", f"pruner={variant}", "selection.seeds=0", "widen.rounds=0"]
@@ -80,14 +81,14 @@ def good_range(trials: list[tuple[float, float]]) -> tuple[float, float]:
     return min(good), max(good)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tune_search", description=__doc__.splitlines()[0])
     parser.add_argument("--batch-python", help="python of an environment with commit 687474b installed; "
                         "without it the batch variant is left out")
     parser.add_argument("--optimizers", default=OPTIMIZERS)
     parser.add_argument("--budget", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("outputs/bench_tune"))
+    parser.add_argument("--out", type=absolute_path, default=ROOT / "outputs" / "bench_tune")
     parser.add_argument("--setting", nargs="*", default=SETTING, help="training overrides (default: the README's)")
     args = parser.parse_args()
     optimizers = args.optimizers.split(",")
@@ -98,13 +99,9 @@ def main() -> int:
             print(f"{variant}: already run in {args.out / variant}, read back")
         else:
             python = args.batch_python if variant == "batch" else sys.executable
-            started = time.perf_counter()
-            run = subprocess.run(command(variant, python, args.optimizers, args.budget, args.workers, args.out,
-                                         args.setting), capture_output=True, text=True)
-            if run.returncode != 0:
-                print(f"{variant} failed:\n{run.stderr[-3000:]}", file=sys.stderr)
-                return 1
-            print(f"{variant}: the whole command took {time.perf_counter() - started:.0f} s")
+            seconds = launch("optlab.tune", tune_arguments(variant, args.optimizers, args.budget, args.workers,
+                                                           args.out, args.setting), python=python)
+            print(f"{variant}: the whole command took {seconds:.0f} s")
         read = batch_search if variant == "batch" else new_search
         results[variant] = read(args.out / variant, optimizers)
     reference = results["none"]
@@ -126,8 +123,7 @@ def main() -> int:
         inside = {v: "inside" if low * 0.999 <= lr <= high * 1.001 else "outside" for v, lr in chosen.items()}
         print(f"- {optimizer}: good range {low:.3g}-{high:.3g}; "
               + ", ".join(f"{v} {lr:.3g} ({inside[v]})" for v, lr in chosen.items()))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
