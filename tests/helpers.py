@@ -12,9 +12,13 @@ import gzip
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -36,6 +40,13 @@ SCHEDULERS = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 # Tiny but real: conf/debug/tiny.yaml (2 epochs of 3 batches on synthetic data, quiet, one thread), the same
 # choice users have.
 TINY = ["debug=tiny"]
+# The heartbeat of the protocols whose workers a test kills or stops: a dead worker's trial is retried 20 s after its
+# last beat rather than the default's 60, and a live worker is not taken for dead. A beat can be seconds late on a
+# loaded 2-core machine (queued behind another worker's SQLite write, whose lock wait is 60 s, or starved of CPU
+# while runs train); a 3 s grace would fail a live trial over such a pause. 20 s is ten beats.
+HEARTBEAT = ["heartbeat.interval_s=2", "heartbeat.grace_s=20"]
+
+T = TypeVar("T")
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
@@ -158,12 +169,17 @@ def run_tune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
+def read_summary(folder: Path) -> dict:
+    """The summary.json a run writes in its folder when it ends: what the tests check a run by."""
+    return json.loads((folder / "summary.json").read_text())
+
+
 def runs_with_status(folder: Path, status: str) -> list[Path]:
     """The run folders under `folder` whose summary.json says `status` (what a running protocol has done so far)."""
     found = []
     for path in folder.rglob("summary.json"):
         with contextlib.suppress(ValueError):  # a summary being written at this moment: seen on the next look
-            if json.loads(path.read_text())["status"] == status:
+            if read_summary(path.parent)["status"] == status:
                 found.append(path.parent)
     return found
 
@@ -186,3 +202,45 @@ def worker_training(out: Path) -> int | None:
             if any(os.readlink(fd) in midway for fd in Path(f"/proc/{pid}/fd").iterdir()):
                 return int(pid)
     return None
+
+
+def wait_until(predicate: Callable[[], T], timeout_s: float, what: str, every_s: float = 0.05) -> T:
+    """Look every `every_s` until `predicate` returns something true, and return it; fail the test, naming `what`
+    (what it waited for), once timeout_s have passed. A loop that just stops looking at its deadline lets the test go
+    on to kill or stop something that never happened, and fail later for a reason that hides this one."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout_s:g} s for {what}", pytrace=False)
+        time.sleep(every_s)
+    return found
+
+
+@contextlib.contextmanager
+def killed_at_exit(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """`process`, killed when the block ends if it still runs (its whole session where it leads one: a protocol's
+    workers with it), as when a wait_until fails before the test stops it: no run goes on training into the next
+    tests on the machine's two cores."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                if os.getsid(process.pid) == process.pid:
+                    os.killpg(process.pid, signal.SIGKILL)
+                else:
+                    process.kill()
+            process.wait()  # not communicate(): a child of a process killed alone may hold its pipes open
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def assert_one_line(text: str, expected: str) -> str:
+    """An error said as a user should get it: exactly one line (no blank line before or after it, a line ending
+    allowed), holding `expected`, and no Python traceback. Returns the line, for tests that check it whole."""
+    lines = text.splitlines()
+    assert "Traceback" not in text, text[-3000:]
+    assert len(lines) == 1 and lines[0].strip(), f"not one line:\n{text[-3000:]}"
+    assert expected in lines[0], (expected, lines[0])
+    return lines[0]

@@ -1,5 +1,6 @@
-"""benchmarks/speed.py end to end on a small random CIFAR-10 copy: the benchmark a GPU session runs in a short
-lent window must not be first run there. Its figures on such data mean nothing, so only that every loop ran,
+"""The harnesses of benchmarks/ end to end, each as its command runs it (`python -m benchmarks.<harness>` from the
+repository root). The speed harness runs on a small random CIFAR-10 copy: the benchmark a GPU session runs in a
+short lent window must not be first run there. Its figures on such data mean nothing, so only that every loop ran,
 side by side, and the table and the verdict were printed is checked (a missed target exits 1, as it should)."""
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, fake_cifar
+from helpers import ROOT, assert_one_line, fake_cifar
+
+
+def harness(name: str, *arguments: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`python -m benchmarks.NAME ARGUMENTS` from the repository root, as benchmarks/README.md runs it."""
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *arguments], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 def test_the_speed_benchmark_runs_its_loops_side_by_side_and_prints_the_table(tmp_path: Path) -> None:
     fake_cifar(tmp_path, per_batch=1100)  # 5,500 images: the benchmark holds out 5,000 for validation, as optlab
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_speed.py"), "--root", str(tmp_path), "--verify", "false",
-         "--only", "cifar", "sweep", "--batch-sizes", "100", "--epochs", "2", "--repeats", "1",
-         "--sweep-epochs", "1", "--sweep-train-size", "200"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    result = harness("speed", "--root", str(tmp_path), "--verify", "false", "--only", "cifar", "sweep",
+                     "--batch-sizes", "100", "--epochs", "2", "--repeats", "1", "--sweep-epochs", "1",
+                     "--sweep-train-size", "200")
     assert result.returncode in (0, 1), result.stderr[-3000:]
     out = result.stdout
     assert re.search(r"\| 100 \| [\d.]+ s \| [\d.]+ s \| [\d.]+ s \| [\d.]+x \| [\d.]+x \|", out), out
@@ -34,24 +39,22 @@ def test_the_speed_benchmark_runs_its_loops_side_by_side_and_prints_the_table(tm
 def test_against_a_commit_runs_both_trees_in_turns_and_prints_the_ratio(tmp_path: Path) -> None:
     """--against HEAD: the commit and the working tree, each installed into a folder of its own, in turns."""
     fake_cifar(tmp_path, per_batch=1100)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_speed.py"), "--against", "HEAD", "--root", str(tmp_path),
-         "--verify", "false", "--batch-sizes", "100", "--epochs", "2", "--repeats", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    result = harness("speed", "--against", "HEAD", "--root", str(tmp_path), "--verify", "false", "--batch-sizes",
+                     "100", "--epochs", "2", "--repeats", "1")
     assert result.returncode in (0, 1), result.stderr[-3000:]
     assert re.search(r"\| 100 \| [\d.]+ s \| [\d.]+ s \| [\d.]+ \([\d.]+\) \|", result.stdout), result.stdout
     assert "working tree / HEAD, batch 100" in result.stdout
 
 
-def test_against_an_unknown_commit_is_one_line(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_speed.py"), "--against", "no-such-ref"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"bench: --against no-such-ref is not a commit of {ROOT}"
+def test_against_an_unknown_commit_is_one_line() -> None:
+    result = harness("speed", "--against", "no-such-ref", timeout=300)
+    assert result.returncode != 0
+    message = f"bench: --against no-such-ref is not a commit of {ROOT}"
+    assert assert_one_line(result.stderr, message) == message
 
 
 def test_step_profile_parts_counts_each_sample_under_its_innermost_part(tmp_path: Path) -> None:
-    """benchmarks/step_profile_parts.py on a py-spy raw profile written by hand: the model's forward inside Lightning's
+    """benchmarks.step_profile_parts on a py-spy raw profile written by hand: the model's forward inside Lightning's
     closure is the forward, not the optimizer step around it; samples outside training batches are left out."""
     batch = "main (optlab/train.py:60);_TrainingEpochLoop.advance (lightning/pytorch/loops/training_epoch_loop.py:1)"
     step = f"{batch};SGD.step (torch/optim/sgd.py:1);closure (lightning/pytorch/loops/optimization/automatic.py:1)"
@@ -65,8 +68,7 @@ def test_step_profile_parts_counts_each_sample_under_its_innermost_part(tmp_path
         f"{batch};_call_callback_hooks (lightning/pytorch/trainer/call.py:1) 4",
         "main (optlab/train.py:60);import_module (importlib/__init__.py:1) 50",
     ]) + "\n")
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "step_profile_parts.py"), f"run={profile}"],
-                            capture_output=True, text=True, timeout=60)
+    result = harness("step_profile_parts", f"run={profile}", timeout=60)
     assert result.returncode == 0, result.stderr
     rows = dict(re.findall(r"^\| (.+?) \| ([\d.]+)% \|$", result.stdout, re.MULTILINE))
     assert rows == {"model: forward": "37.5", "Lightning: loop, hook dispatch, closure, wrappers": "25.0",

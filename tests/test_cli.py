@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from helpers import TINY, fake_idx_folder, run_cli, run_main
+from helpers import (
+    TINY,
+    assert_one_line,
+    fake_idx_folder,
+    killed_at_exit,
+    read_summary,
+    run_cli,
+    run_main,
+    wait_until,
+)
 
 FAST = [*TINY, "trainer.max_epochs=1"]
 # Refusing device=gpu is only checkable where there is no GPU; with one, those runs would train.
@@ -42,8 +49,8 @@ def test_bad_input_gets_one_clear_line_and_a_nonzero_exit(tmp_path: Path, overri
 def test_bad_input_from_a_shell_is_one_line_on_stderr(tmp_path: Path) -> None:
     result = run_cli(*FAST, "optimizer.lr=-0.1", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.strip().splitlines()[-1] == (
-        "optlab: optimizer.lr=-0.1 must be a positive, finite learning rate, e.g. optimizer.lr=0.01")
+    message = "optlab: optimizer.lr=-0.1 must be a positive, finite learning rate, e.g. optimizer.lr=0.01"
+    assert assert_one_line(result.stderr, message) == message
 
 
 def test_missing_data_names_the_files_and_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -75,7 +82,7 @@ def test_ddp_inside_a_multirun_is_refused_before_it_relaunches_the_sweep(tmp_pat
 
 
 def summaries(sweep: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
+    return {p.parent.name: read_summary(p.parent) for p in sweep.glob("*/summary.json")}
 
 
 def test_lr_sweep_ends_with_one_ok_and_one_diverged(tmp_path: Path) -> None:
@@ -157,6 +164,7 @@ def test_sweep_of_every_optimizer_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # three sweeps, ~4 min on 2 busy cores; its own limits add up to 1620 s
 def test_sweep_killed_mid_run_resumes_to_the_numbers_of_an_uninterrupted_sweep(tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -169,11 +177,11 @@ def test_sweep_killed_mid_run_resumes_to_the_numbers_of_an_uninterrupted_sweep(t
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={killed}"],
                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not (killed / "1_adam_seed1" / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
+    with killed_at_exit(process):
+        wait_until((killed / "1_adam_seed1" / "checkpoints" / "last.ckpt").exists, 300,
+                   "the second run's first checkpoint")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
     # How to continue: the sweep as a whole, from its folder (the interrupted run's own folder would run it alone).
     assert f"continue the sweep with the same command, resume=true and hydra.sweep.dir={killed}" in stderr, stderr
@@ -193,7 +201,7 @@ def test_ddp_on_two_cpu_processes_trains(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = run_cli(*FAST, "device=ddp_cpu", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = read_summary(run_dir)
     assert summary["status"] == "ok" and summary["epochs"] == 2
     printed = result.stdout + result.stderr  # Lightning's messages go through Hydra's console handler (stdout)
     assert "world_size: 2" in printed or "distributed_backend=gloo" in printed
@@ -208,7 +216,7 @@ def test_ddp_processes_agree_when_one_of_them_diverges(tmp_path: Path) -> None:
     result = run_cli(*FAST, "device=ddp_cpu", "trainer.max_epochs=3", "divergence.max_loss=2.29",
                      f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = read_summary(run_dir)
     assert summary["status"] == "diverged", summary
     assert summary["reason"] == "training loss out of bounds on another process at step 1 (epoch 0)"
     assert "Traceback" not in result.stderr
@@ -281,8 +289,9 @@ def test_progress_line_and_estimate() -> None:
     base = {"data": "digits", "model": "cifar_net", "scheduler": "none", "precision": "32-true", "lr": 0.001}
     summary = RunSummary(optimizer="adam", seed=2, status=Status.OK, val_acc=0.973, train_time_s=4.14, epochs=5,
                          **base)
+    # 10 s per run since the start, 24 left:
     assert progress_line(summary, "adam_seed2", 12, 10, 36, 100.0) == \
-        "[12/36] adam_seed2: ok, val 97.30% after 5 epochs, 4.1 s; about 4 min left"  # 10 s per run since the start, 24 left
+        "[12/36] adam_seed2: ok, val 97.30% after 5 epochs, 4.1 s; about 4 min left"
     failed = RunSummary(optimizer="sgd", seed=1, status=Status.FAILED, reason="ConfigError: lr must be positive",
                         **base)
     assert progress_line(failed, "sgd_seed1", 36, 30, 36, 100.0) == \
@@ -302,7 +311,7 @@ def test_mlflow_logger_records_every_run_of_a_sweep(tmp_path: Path) -> None:
     by_name = {run.info.run_name: run for run in runs}
     assert sorted(by_name) == sorted(p.name for p in (tmp_path / "s").glob("*_seed1"))  # named as the folders
     for name, run in by_name.items():
-        summary = json.loads((tmp_path / "s" / name / "summary.json").read_text())
+        summary = read_summary(tmp_path / "s" / name)
         assert run.info.status == "FINISHED" and run.data.params["optimizer"] == summary["optimizer"]
         assert run.data.metrics["hparams/val_acc"] == pytest.approx(summary["val_acc"])
         assert len(client.get_metric_history(run.info.run_id, "val/loss")) == summary["epochs"]  # the curve

@@ -4,7 +4,6 @@ the real loading code (torchvision's parsers and optlab's), then trained through
 from __future__ import annotations
 
 import gzip
-import json
 import pickle
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from helpers import fake_idx_folder, run_main, write_idx
+from helpers import fake_idx_folder, read_summary, run_main, write_idx
 
 from optlab.data.sources import CIFAR100Source, DataError, EMNISTSource, IDXSource, SVHNSource
 
@@ -137,7 +136,7 @@ def test_each_named_data_set_trains_from_its_files(tmp_path: Path, data: str, ma
                              "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
                              "torch_threads=1", "hydra.run.dir=run", cwd=tmp_path, monkeypatch=monkeypatch,
                              capsys=capsys)
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "run")
     assert code == 0 and summary["status"] == "ok", printed[-2000:]
     assert summary["data"] == data and len(summary["classes"]) == {"cifar100": 100, "emnist": 47}.get(data, 10)
     assert "computed from the training split" in printed  # mean and std: not hard-coded for these

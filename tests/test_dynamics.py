@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_main
+from helpers import read_summary, run_main
 from tbparse import SummaryReader
 
 from optlab.models.cnns import CifarNet
@@ -48,7 +47,7 @@ def test_sgd_updates_are_lr_times_the_gradient_on_the_logged_steps(tmp_path: Pat
         suffix = f"/{layer}" if layer else ""
         update, grad = dynamics[f"dynamics/update_norm{suffix}"], dynamics[f"dynamics/grad_norm{suffix}"]
         assert (update - 0.1 * grad).abs().max() < 1e-5 * grad.max()
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "run")
     assert set(summary["layer_drift"]) == {"features.0", "features.3", "classifier.0", "classifier.2", "classifier.4"}
     assert all(0 < value < 1 for value in summary["layer_drift"].values())
 

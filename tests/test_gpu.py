@@ -3,13 +3,12 @@ resident on the GPU, and steps that never wait for the GPU between the divergenc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
 import torch
-from helpers import TINY, compose_config, run_main
+from helpers import TINY, compose_config, read_summary, run_main
 from hydra.utils import instantiate
 
 pytestmark = [pytest.mark.gpu,
@@ -31,7 +30,7 @@ def test_gpu_path_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     code, printed = run_main(*TINY, *overrides, "hydra.run.dir=run", cwd=tmp_path, monkeypatch=monkeypatch,
                              capsys=capsys)
     assert code == 0, printed[-2000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "run")
     assert summary["status"] == "ok", summary["reason"]
     assert torch.cuda.get_device_name(0) in summary["device"]
 
@@ -53,6 +52,6 @@ def test_quiet_steps_never_wait_for_the_gpu(tmp_path: Path, monkeypatch: pytest.
         "callbacks.dynamics.every_n_steps=1000", "+callbacks.no_syncs._target_=sync_guard.ForbidHostSyncs",
         "hydra.run.dir=run", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0, printed[-2000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = read_summary(tmp_path / "run")
     assert summary["status"] == "ok", summary["reason"]
     assert (tmp_path / "run" / "quiet_steps").read_text().strip() != "0"

@@ -3,7 +3,6 @@ checkout, finds its configs and runs a job through its console scripts."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import read_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def test_wheel_in_a_fresh_venv_runs_a_job_from_another_folder(tmp_path: Path) ->
     job = run(env_dir / "bin" / "optlab-train", "data=synthetic", "trainer.max_epochs=1",
               "trainer.enable_progress_bar=false", "hydra.run.dir=run", cwd=elsewhere, env=clean)
     assert job.returncode == 0, job.stderr[-2000:]
-    assert json.loads((elsewhere / "run" / "summary.json").read_text())["status"] == "ok"
+    assert read_summary(elsewhere / "run")["status"] == "ok"
     report = run(env_dir / "bin" / "optlab-report", "run", "--out", "report", cwd=elsewhere, env=clean)
     assert report.returncode == 0 and (elsewhere / "report" / "summary.md").is_file(), report.stderr[-2000:]
     search = run(env_dir / "bin" / "optlab-train", "-m", "hparams_search=lr", "data=synthetic", "trainer.max_epochs=1",

@@ -4,7 +4,6 @@ head registered before the layers it follows)."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_image_folder, run_main
+from helpers import assert_one_line, make_image_folder, read_summary, run_main
 from omegaconf import OmegaConf
 
 from optlab.config.checks import ConfigError
@@ -111,7 +110,7 @@ def test_muon_split_and_layer_drift_on_a_users_model(user_folder: Path, monkeypa
     code, printed = run_main("debug=tiny", "model._target_=user_models.HeadFirstNet", "+model.width=6",
                              "optimizer=muon", "hydra.run.dir=run", cwd=user_folder, monkeypatch=monkeypatch,
                              capsys=capsys)
-    summary = json.loads((user_folder / "run" / "summary.json").read_text())
+    summary = read_summary(user_folder / "run")
     assert code == 0 and summary["status"] == "ok", printed[-2000:]
     assert summary["model"] == "user_models.HeadFirstNet"
     # Muon's recipe: the hidden convolution; AdamW the first layer (the stem), the head, and the norm's gains.
@@ -141,7 +140,7 @@ def test_a_model_that_breaks_the_contract_is_one_line_before_training(
     code, printed = run_main("debug=tiny", *overrides, "hydra.run.dir=run", cwd=user_folder, monkeypatch=monkeypatch,
                              capsys=capsys)
     assert code not in (0, None) and "Traceback" not in printed and "\n" not in str(code)
-    assert message in str(code), code
+    assert_one_line(str(code), message)
     assert not list(user_folder.rglob("*.ckpt")) and not list(user_folder.rglob("events.out.tfevents*"))
 
 
@@ -152,7 +151,7 @@ def test_a_model_config_of_the_users_own_through_hydras_search_path(user_folder:
     (conf / "head_first.yaml").write_text("_target_: user_models.HeadFirstNet\nwidth: 4\n")
     code, printed = run_main("debug=tiny", "model=head_first", f"hydra.searchpath=[file://{user_folder / 'my_conf'}]",
                              "hydra.run.dir=run", cwd=user_folder, monkeypatch=monkeypatch, capsys=capsys)
-    summary = json.loads((user_folder / "run" / "summary.json").read_text())
+    summary = read_summary(user_folder / "run")
     assert code == 0 and summary["status"] == "ok" and summary["model"] == "head_first", printed[-2000:]
     assert summary["params"] == 3 * 4 * 9 + 4 * 4 * 9 + 2 * 4 + 4 * 10 + 10
 
@@ -182,7 +181,7 @@ def test_the_docs_own_model_example_runs_as_written(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = tmp_path / result.stdout.strip().splitlines()[-1].removeprefix("tuning report: ")  # relative to cwd
     assert report.is_file() and "sgd" in report.read_text() and "adam" in report.read_text()
-    reruns = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/tune/*/*/tuned/*/*/summary.json")]
+    reruns = [read_summary(p.parent) for p in tmp_path.glob("outputs/tune/*/*/tuned/*/*/summary.json")]
     assert len(reruns) == 4 and all(r["status"] == "ok" and r["model"] == "my_model.MyNet" for r in reruns)
     assert all(r["classes"] == ["checker", "horizontal", "vertical"] for r in reruns)
     per_class = (report.parent / "tuned" / "summary.md").read_text()

@@ -3,7 +3,6 @@ time to a fixed target, every status shown; and the pieces (statistics, run name
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TINY, compose_config
+from helpers import TINY, compose_config, read_summary
 from scipy import stats
 
 from optlab.config.run_identity import group_label, run_name, swept_keys, varying_keys
@@ -54,10 +53,6 @@ def lr_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def read(folder: Path) -> dict:
-    return json.loads((folder / "summary.json").read_text())
-
-
 def test_report_writes_png_figures_and_tables(runs_root: Path, tmp_path: Path) -> None:
     outputs = write_report([runs_root / "sweep_a", runs_root / "sweep_b"], tmp_path, ReportOptions())
     assert {f.name for f in outputs.figures} == FIGURES
@@ -91,8 +86,8 @@ def test_group_by_names_config_keys(lr_sweep: Path, tmp_path: Path) -> None:
 def test_table_numbers_are_the_runs_numbers_with_cis_and_paired_tests(runs_root: Path, tmp_path: Path) -> None:
     table = pd.read_csv(write_report([runs_root / "sweep_a", runs_root / "sweep_b"], tmp_path,
                                      ReportOptions(group_by=["optimizer"], reference="adam")).table).set_index("group")
-    adam = {s: read(runs_root / f"sweep_{'ab'[s % 2]}" / f"adam_{s}") for s in (1, 2, 3)}
-    sgd = {s: read(runs_root / "sweep_a" / f"sgd_{s}") for s in (1, 2, 3)}
+    adam = {s: read_summary(runs_root / f"sweep_{'ab'[s % 2]}" / f"adam_{s}") for s in (1, 2, 3)}
+    sgd = {s: read_summary(runs_root / "sweep_a" / f"sgd_{s}") for s in (1, 2, 3)}
     values = [adam[s]["test_acc"] for s in (1, 2, 3)]
     half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
     assert table.loc["adam", "test_acc"] == pytest.approx(np.mean(values))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import read_summary
 from interrupt import interrupt_after_epoch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -39,7 +40,7 @@ def test_a_run_from_an_earlier_optlab_resumes_unless_a_new_setting_is_changed(ma
     earlier code wrote it) are at their defaults and do not stop it from resuming; set on the command line, they
     are a change of config like any other."""
     finished = train(make_cfg("optimizer=sgd"))
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = read_summary(tmp_path)
     summary["config"] = {k: v for k, v in summary["config"].items()
                          if not k.startswith("compile.") and k != "data.resident"}
     (tmp_path / "summary.json").write_text(json.dumps(summary))

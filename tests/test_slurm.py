@@ -4,14 +4,12 @@ slurmctld, slurmd) and stops it after; every run is a SLURM job submitted throug
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import compose_config
+from helpers import compose_config, killed_at_exit, read_summary, wait_until
 from services import slurm_cluster
 
 SMALL_JOBS = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
@@ -35,7 +33,7 @@ def test_the_tuning_protocol_runs_its_trials_as_slurm_jobs(tmp_path: Path) -> No
         assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "report" / "tuning.md").is_file()
     summaries = list(out.glob("*/*/*/summary.json"))  # search, tuned and default runs of both optimizers
-    assert len(summaries) == 2 * (2 + 1 + 1) and all(json.loads(p.read_text())["status"] in ("ok", "pruned")
+    assert len(summaries) == 2 * (2 + 1 + 1) and all(read_summary(p.parent)["status"] in ("ok", "pruned")
                                                      for p in summaries)
     assert len(list(out.rglob(".submitit/*/*_log.out"))) == len(summaries)
 
@@ -55,6 +53,7 @@ def test_a_partition_or_account_slurm_does_not_have_is_its_refusal_in_one_line(t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # three sweeps of SLURM jobs, ~3 min on 2 busy cores; its own limits add up to 2160 s
 def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_to_the_same_numbers(
         tmp_path: Path) -> None:
     args = ["-m", "optimizer=sgd,adam", "data=digits", "debug=tiny", "trainer.max_epochs=16", *SMALL_JOBS]
@@ -63,7 +62,7 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_t
         done = subprocess.run([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={straight}"],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
-        runs = [json.loads(p.read_text()) for p in straight.glob("*/summary.json")]
+        runs = [read_summary(p.parent) for p in straight.glob("*/summary.json")]
         assert sorted(r["optimizer"] for r in runs) == ["adam", "sgd"] and all(r["status"] == "ok" for r in runs)
         assert (straight / "report" / "summary.md").is_file()
         assert len(list((straight / ".submitit").glob("*/*_log.out"))) == 2  # a SLURM job per run, its log there
@@ -72,20 +71,20 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_t
         cancelled = tmp_path / "cancelled"
         sweep = subprocess.Popen([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={cancelled}"],
                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 300
-        while not list(cancelled.glob("1_adam*/checkpoints/last.ckpt")) and time.time() < deadline:
-            time.sleep(0.1)
-        jobs = subprocess.run(["squeue", "--noheader", "--format=%i"], env=env, capture_output=True, text=True)
-        adam_job = next(job for job in jobs.stdout.split() if job.endswith("_1"))  # the array's second run
-        subprocess.run(["scancel", "--signal=KILL", "--full", adam_job], env=env, check=True, timeout=60)
-        stdout, stderr = sweep.communicate(timeout=600)
+        with killed_at_exit(sweep):
+            wait_until(lambda: list(cancelled.glob("1_adam*/checkpoints/last.ckpt")), 300,
+                       "the adam job's first checkpoint", every_s=0.1)
+            jobs = subprocess.run(["squeue", "--noheader", "--format=%i"], env=env, capture_output=True, text=True)
+            adam_job = next(job for job in jobs.stdout.split() if job.endswith("_1"))  # the array's second run
+            subprocess.run(["scancel", "--signal=KILL", "--full", adam_job], env=env, check=True, timeout=60)
+            stdout, stderr = sweep.communicate(timeout=600)
         assert sweep.returncode != 0 and "Traceback" not in stderr, stderr[-3000:]
         assert f"SLURM job {adam_job} (optimizer=adam" in stdout + stderr and " ended CANCELLED" in stdout + stderr
         listed = stderr[stderr.index("this sweep did not end well"):]  # killed or interrupted, as the signal fell
         assert "1_adam" in listed and "0_sgd" not in listed
         assert (cancelled / "report" / "summary.md").is_file()  # of the run that ended
         sgd = next(cancelled.glob("0_sgd*/summary.json"))
-        assert json.loads(sgd.read_text())["status"] == "ok"
+        assert read_summary(sgd.parent)["status"] == "ok"
         kept = sgd.stat().st_mtime_ns
 
         resumed = subprocess.run([sys.executable, "-m", "optlab.train", *args, f"hydra.sweep.dir={cancelled}",
@@ -93,8 +92,8 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_t
         assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert sgd.stat().st_mtime_ns == kept  # finished: not run again
     for run in ("0_sgd", "1_adam"):
-        expected = json.loads(next(straight.glob(f"{run}*/summary.json")).read_text())
-        got = json.loads(next(cancelled.glob(f"{run}*/summary.json")).read_text())
+        expected = read_summary(next(straight.glob(f"{run}*/summary.json")).parent)
+        got = read_summary(next(cancelled.glob(f"{run}*/summary.json")).parent)
         assert got["status"] == "ok" and got["epochs"] == 16
         for key in ("train_loss", "val_loss", "val_acc"):
             assert got[key] == pytest.approx(expected[key], rel=1e-5), (run, key)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import OPTIMIZERS, SCHEDULERS
+from helpers import OPTIMIZERS, SCHEDULERS, read_summary
 from hydra.utils import instantiate
 from interrupt import interrupt_after_epoch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from tbparse import SummaryReader
 
 from optlab.config.checks import ConfigError
@@ -19,10 +17,6 @@ from optlab.report.runs import read_curves
 from optlab.run.callbacks import EpochCheckpoint
 from optlab.run.classifier import Classifier, SchedulerSpec
 from optlab.run.job import build_model, train
-
-
-def read_summary(folder: Path) -> dict:
-    return json.loads((folder / "summary.json").read_text())
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -151,20 +145,13 @@ def test_epoch_and_validation_times_are_measured_per_epoch(make_cfg, tmp_path: P
     assert no_val.val_time_s == 0 and no_val.epoch_time_s > 0
 
 
-def test_checkpoint_state_key_is_model_checkpoints_computed_once() -> None:
-    settings = {"dirpath": "checkpoints", "filename": "last", "save_top_k": 1}
-    checkpoint = EpochCheckpoint(**settings)
-    assert checkpoint.state_key == ModelCheckpoint(**settings).state_key.replace("ModelCheckpoint", "EpochCheckpoint")
-    assert checkpoint.state_key is checkpoint.state_key
-
-
-def test_hook_name_skips_module_setattr_while_submodules_still_register() -> None:
-    module = Classifier(torch.nn.Linear(2, 2), lambda params: torch.optim.SGD(params, lr=0.1),
-                        SchedulerSpec(None, "epoch", 1, None, None))
-    module._current_fx_name = "training_step"
-    assert module._current_fx_name == "training_step" and "_current_fx_name" not in module._modules
-    module.head = torch.nn.Linear(2, 3)
-    assert "head" in module._modules and len(list(module.parameters())) == 4
+def test_checkpoint_callback_finds_its_state_in_checkpoints_saved_before(make_cfg) -> None:
+    """Lightning keys a callback's state by its state_key (class name and settings): the configured checkpoint
+    callback must compute the key last.ckpt files written by earlier optlab runs hold, or resume drops its state."""
+    saved = Path(__file__).parent / "fixtures" / "runs_from_de93806" / "interrupted" / "checkpoints" / "last.ckpt"
+    callback = instantiate(make_cfg().callbacks.checkpoint)
+    assert type(callback) is EpochCheckpoint
+    assert callback.state_key in torch.load(saved, map_location="cpu", weights_only=False)["callbacks"]
 
 
 def test_asgd_is_evaluated_through_its_averaged_weights(make_cfg, tmp_path: Path) -> None:

@@ -11,27 +11,37 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
 import yaml
-from helpers import CONF, compose_config, run_tune, runs_with_status, worker_training
+from helpers import (
+    CONF,
+    HEARTBEAT,
+    assert_one_line,
+    compose_config,
+    killed_at_exit,
+    read_summary,
+    run_tune,
+    runs_with_status,
+    wait_until,
+    worker_training,
+)
 
 from optlab.run.summary import RunSummary, Status
 from optlab.tune.report.trials import SearchResult, Trial, read_search
 from optlab.tune.search.storage import open_storage
 from optlab.tune.settings import parse_settings
-from optlab.tune.work_queue import Schedule
-from optlab.tune.worker import load_schedule
+from optlab.tune.work_queue import WorkQueue
+from optlab.tune.worker import load_work_queue
 
 DIGITS = ["debug=tiny", "data=digits"]
 
 
 def summaries_under(folder: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in folder.rglob("summary.json")}
+    return {p.parent.name: read_summary(p.parent) for p in folder.rglob("summary.json")}
 
 
 def test_hparams_search_runs_distinct_learning_rates_inside_the_range(tmp_path: Path) -> None:
@@ -132,8 +142,8 @@ def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> 
                       cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"tuning report: {out / 'report' / 'tuning.md'}" in result.stdout
-    schedule = load_schedule(out)
-    search = read_search(schedule, "sgd")
+    queue = load_work_queue(out)
+    search = read_search(queue, "sgd")
     assert len(search.trials) == 3 + search.widened_trials and search.configured_range == (1e-3, 1.0)
     tuned, default = summaries_under(out / "tuned" / "sgd"), summaries_under(out / "default" / "sgd")
     selection = summaries_under(out / "selection" / "sgd")
@@ -165,20 +175,18 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_resumed_protocol_repeats_n
                                                                                                  ) -> None:
     out = tmp_path / "tune"
     args = ["optimizer=adam", *DIGITS, "trainer.max_epochs=12", "budget=4", "seeds=1", "defaults_too=false",
-            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", "heartbeat.interval_s=1",
-            "heartbeat.grace_s=3", f"out={out}"]
+            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", *HEARTBEAT, f"out={out}"]
     process = subprocess.Popen([sys.executable, "-m", "optlab.tune", *args], cwd=tmp_path, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def runs(status: str) -> list[Path]:
         return runs_with_status(out / "search", status)
 
-    deadline, worker = time.time() + 300, None
-    while not (runs("ok") and (worker := worker_training(out))) and time.time() < deadline:
-        time.sleep(0.05)
-    assert worker, "no worker was seen mid-trial after a finished trial"
-    os.kill(worker, signal.SIGKILL)  # one worker, mid-trial: no clean-up, its trial left RUNNING
-    assert process.wait(timeout=120) == 2  # the coordinator stops the other worker and says so
+    with killed_at_exit(process):
+        worker = wait_until(lambda: runs("ok") and worker_training(out), 300,
+                            "a worker mid-trial after a finished trial")
+        os.kill(worker, signal.SIGKILL)  # one worker, mid-trial: no clean-up, its trial left RUNNING
+        assert process.wait(timeout=120) == 2  # the coordinator stops the other worker and says so
     before = {p: (p / "summary.json").stat().st_mtime_ns for p in runs("ok")}
 
     resumed = run_tune(*args, "resume=true", cwd=tmp_path)
@@ -186,31 +194,28 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_resumed_protocol_repeats_n
     for folder, mtime in before.items():
         assert (folder / "summary.json").stat().st_mtime_ns == mtime, folder  # finished: not run again
     folders = sorted(p.name for p in (out / "search" / "adam").iterdir() if p.is_dir())
-    assert len(folders) == 4 and all(json.loads((out / "search" / "adam" / f / "summary.json").read_text())["status"]
-                                     == "ok" for f in folders)
-    schedule = load_schedule(out)
-    study = schedule.study("adam", "search")
+    assert len(folders) == 4 and all(read_summary(out / "search" / "adam" / f)["status"] == "ok" for f in folders)
+    queue = load_work_queue(out)
+    study = queue.study("adam", "search")
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     retries = [t for t in study.trials if "failed_trial" in t.system_attrs]
     assert failed and {t.system_attrs["failed_trial"] for t in retries} >= {t.number for t in failed}
-    assert len(schedule.search_trials("adam")) == 4  # a retry replaces its failed trial in the budget
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in schedule.search_trials("adam"))
+    assert len(queue.search_trials("adam")) == 4  # a retry replaces its failed trial in the budget
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in queue.search_trials("adam"))
     assert (out / "report" / "tuning.md").is_file()
 
 
 def test_sigterm_stops_the_workers_records_the_wall_time_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "tune"
     args = ["optimizer=adam", *DIGITS, "trainer.max_epochs=12", "budget=3", "seeds=1", "defaults_too=false",
-            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", "heartbeat.interval_s=1",
-            "heartbeat.grace_s=3", f"out={out}"]  # the stopped trial is retried 3 s after resume, not 60
+            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", *HEARTBEAT,
+            f"out={out}"]  # the stopped trial is retried on resume 20 s after its last beat, not 60
     process = subprocess.Popen([sys.executable, "-m", "optlab.tune", *args], cwd=tmp_path, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not worker_training(out) and time.time() < deadline:
-        time.sleep(0.05)
-    assert worker_training(out), "no worker was seen mid-trial"
-    process.terminate()  # SIGTERM to optlab.tune alone, as `kill` or `timeout` sends it
-    _, stderr = process.communicate(timeout=120)
+    with killed_at_exit(process):
+        wait_until(lambda: worker_training(out), 300, "a worker mid-trial")
+        process.terminate()  # SIGTERM to optlab.tune alone, as `kill` or `timeout` sends it
+        _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and f"interrupted; continue with resume=true out={out}" in stderr, stderr[-2000:]
     # The worker stopped mid-run names the protocol to resume, not its own sweep folder (which would not continue it).
     assert f"its run saved; continue the protocol with resume=true out={out.resolve()}" in stderr, stderr[-2000:]
@@ -224,26 +229,26 @@ def test_sigterm_stops_the_workers_records_the_wall_time_and_resume_finishes(tmp
     assert len(runs_with_status(out / "search", "ok")) == 3 and (out / "report" / "tuning.md").is_file()
 
 
-def _schedule(tmp_path: Path, *args: str) -> Schedule:
+def _queue(tmp_path: Path, *args: str) -> WorkQueue:
     settings = parse_settings(["optimizer=sgd", *DIGITS, f"out={tmp_path / 'tune'}", *args])
     storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", settings.heartbeat)
-    schedule = Schedule(settings, storage, f"sqlite:///{tmp_path / 'optuna.db'}",
-                        {"sgd": {"optimizer.lr": "tag(log, interval(0.001, 1.0))"}})
-    schedule.prepare()
-    return schedule
+    queue = WorkQueue(settings, storage, f"sqlite:///{tmp_path / 'optuna.db'}",
+                      {"sgd": {"optimizer.lr": "tag(log, interval(0.001, 1.0))"}})
+    queue.prepare()
+    return queue
 
 
-def _finish(schedule: Schedule, stage: str, lr: float, value: float, **attrs: object) -> None:
-    study = schedule.study("sgd", stage)
+def _finish(queue: WorkQueue, stage: str, lr: float, value: float, **attrs: object) -> None:
+    study = queue.study("sgd", stage)
     distribution = optuna.distributions.FloatDistribution(1e-6, 1e6, log=True)
     study.add_trial(optuna.create_trial(params={"optimizer.lr": lr}, distributions={"optimizer.lr": distribution},
                                         value=value, user_attrs={"status": "ok", **attrs}))
 
 
-def _take_all(schedule: Schedule, stage: str, value: float) -> int:
+def _take_all(queue: WorkQueue, stage: str, value: float) -> int:
     """Take and finish every queued run of a stage, as workers would, each scoring `value`; how many."""
     taken = 0
-    while (item := schedule.next_item()[0]) is not None and item.stage == stage:
+    while (item := queue.next_item()[0]) is not None and item.stage == stage:
         _tell(item, value)
         taken += 1
     return taken
@@ -271,73 +276,76 @@ def test_a_workers_progress_line_names_the_run_and_its_outcome() -> None:
 
 
 def test_a_best_lr_at_an_edge_widens_that_end_by_the_same_rule_until_the_rounds_are_spent(tmp_path: Path) -> None:
-    schedule = _schedule(tmp_path, "budget=3", "defaults_too=false", "selection.seeds=0")
+    queue = _queue(tmp_path, "budget=3", "defaults_too=false", "selection.seeds=0")
     for lr, value in ((0.01, 0.5), (0.1, 0.7), (0.9, 0.8)):  # the best within 0.25 decade of the top (1.0)
-        _finish(schedule, "search", lr, value)
-    item, done = schedule.next_item()
+        _finish(queue, "search", lr, value)
+    item, done = queue.next_item()
     assert not done and item.stage == "search" and item.trial.params["optimizer.lr"] == pytest.approx(10 ** 0.25)
-    study = schedule.study("sgd", "search")
+    study = queue.study("sgd", "search")
     assert study.user_attrs["lr_range"] == pytest.approx([1e-3, 10.0]) and study.user_attrs["widened_trials"] == 4
     queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     waiting = sorted(t.system_attrs["fixed_params"]["optimizer.lr"] for t in queued)
     assert waiting == pytest.approx([10 ** 0.5, 10 ** 0.75, 10.0])
     _tell(item, 0.1)
     for _ in range(3):  # the top one best again: a second round, then no more (widen.rounds=2)
-        item, _ = schedule.next_item()
+        item, _ = queue.next_item()
         _tell(item, 0.9 if item.trial.params["optimizer.lr"] == pytest.approx(10.0) else 0.1)
-    assert _take_all(schedule, "search", 0.1) == 4 and study.user_attrs["widen_rounds"] == 2
+    assert _take_all(queue, "search", 0.1) == 4 and study.user_attrs["widen_rounds"] == 2
     assert study.user_attrs["lr_range"] == pytest.approx([1e-3, 100.0])
-    result = read_search(schedule, "sgd")
+    result = read_search(queue, "sgd")
     assert result.widened_trials == 8 and len(result.trials) == 11
     assert result.chosen.lr == pytest.approx(10.0) and not result.at_edge  # 1 decade below the widened top
 
 
 def test_selection_chooses_the_best_mean_on_selection_seeds_and_reruns_it_on_fresh_ones(tmp_path: Path) -> None:
-    schedule = _schedule(tmp_path, "budget=4", "seeds=3", "defaults_too=false", "selection.top_k=2",
-                         "selection.seeds=2", "widen.rounds=0")
+    queue = _queue(tmp_path, "budget=4", "seeds=3", "defaults_too=false", "selection.top_k=2",
+                   "selection.seeds=2", "widen.rounds=0")
     for lr, value in ((0.05, 0.90), (0.02, 0.88), (0.01, 0.70), (0.3, 0.85)):
-        _finish(schedule, "search", lr, value)
+        _finish(queue, "search", lr, value)
     scores = {"optimizer.lr=0.05": 0.80, "optimizer.lr=0.02": 0.87}  # the search's best was lucky on seed 0
     taken = []
-    while (item := schedule.next_item()[0]) is not None and item.stage == "selection":
+    while (item := queue.next_item()[0]) is not None and item.stage == "selection":
         taken.append((item.trial.user_attrs["seed"], item.trial.user_attrs["overrides"][0]))
         item.study.tell(item.trial, scores[item.trial.user_attrs["overrides"][0]])
     assert sorted(taken) == sorted((seed, o) for seed in (4, 5) for o in scores)  # after rerun seeds 1-3
     assert item.stage == "tuned" and item.trial.user_attrs["overrides"] == ["optimizer.lr=0.02"]
     assert item.trial.user_attrs["seed"] == 1
-    result = read_search(schedule, "sgd")
+    result = read_search(queue, "sgd")
     assert result.chosen.lr == 0.02 and result.selection_score(result.chosen) == pytest.approx(0.87)
 
 
 def test_the_search_never_takes_more_than_its_budget_while_trials_run(tmp_path: Path) -> None:
-    schedule = _schedule(tmp_path, "budget=2", "defaults_too=false")
-    first, second = schedule.next_item()[0], schedule.next_item()[0]
+    queue = _queue(tmp_path, "budget=2", "defaults_too=false")
+    first, second = queue.next_item()[0], queue.next_item()[0]
     assert first.stage == second.stage == "search" and first.trial.number != second.trial.number
-    assert schedule.next_item() == (None, False)  # both running: nothing to take, not done
+    assert queue.next_item() == (None, False)  # both running: nothing to take, not done
 
 
-def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args, message", [
+    pytest.param(["optimizer=sgdd"], "optimizer=sgdd is not in conf/optimizer/", id="unknown-optimizer"),
+    pytest.param(["resume=true"], "resume=true continues a protocol's folder: name it with out=<folder>",
+                 id="resume-without-out"),
+    pytest.param(["out={tmp}/busy"], "already holds a protocol; continue it with resume=true", id="out-holds-one"),
+    pytest.param(["budget=0"], "budget, seeds and workers must be at least 1", id="budget-0"),
+    pytest.param(["workers=0"], "budget, seeds and workers must be at least 1", id="workers-0"),
+    pytest.param(["selection.top_k=-1"], "selection.top_k=-1 must be at least 1", id="top-k-negative"),
+    pytest.param(["pruner=fast"], "Could not find 'pruner/fast'", id="unknown-pruner"),
+    pytest.param(["heartbeat.grace_s=1"], "heartbeat: 0 < interval_s (10) < grace_s (1)", id="grace-below-interval"),
+    pytest.param(["storage=sqlite:///{tmp}/no/such/folder/x.db", "out={tmp}/new"],
+                 "the Optuna storage sqlite:///{tmp}/no/such/folder/x.db cannot be opened", id="storage-unopenable"),
+    pytest.param(["search=grid"], "search=grid is not in conf/hparams_search/", id="unknown-search"),
+    pytest.param(["experiment=fashion_mnist_zoo"], "brings a sweep of its own (hydra.sweeper.params: optimizer, seed)",
+                 id="experiment-with-a-sweep"),
+    pytest.param(["trainer.max_epoch=3"], "Could not override 'trainer.max_epoch'", id="unknown-key"),
+])
+def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    """Each refusal a case of its own: one that regresses does not hide the others. {tmp} stands for tmp_path,
+    which the cases cannot name when they are collected."""
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "tune.json").write_text("{}")
-    cases = {
-        ("optimizer=sgdd",): "optimizer=sgdd is not in conf/optimizer/",
-        ("resume=true",): "resume=true continues a protocol's folder: name it with out=<folder>",
-        (f"out={tmp_path / 'busy'}",): "already holds a protocol; continue it with resume=true",
-        ("budget=0",): "budget, seeds and workers must be at least 1",
-        ("workers=0",): "budget, seeds and workers must be at least 1",
-        ("selection.top_k=-1",): "selection.top_k=-1 must be at least 1",
-        ("pruner=fast",): "Could not find 'pruner/fast'",
-        ("heartbeat.grace_s=1",): "heartbeat: 0 < interval_s (10) < grace_s (1)",
-        (f"storage=sqlite:///{tmp_path}/no/such/folder/x.db", f"out={tmp_path / 'new'}"):
-            f"the Optuna storage sqlite:///{tmp_path}/no/such/folder/x.db cannot be opened",
-        ("search=grid",): "search=grid is not in conf/hparams_search/",
-        ("experiment=fashion_mnist_zoo",): "brings a sweep of its own (hydra.sweeper.params: optimizer, seed)",
-        ("trainer.max_epoch=3",): "Could not override 'trainer.max_epoch'",
-    }
-    for args, message in cases.items():
-        result = run_tune(*args, cwd=tmp_path)
-        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
-        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    result = run_tune(*(arg.format(tmp=tmp_path) for arg in args), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert_one_line(result.stderr, message.format(tmp=tmp_path))
 
 
 def test_resume_refuses_another_protocol_in_the_same_folder(tmp_path: Path) -> None:
@@ -357,8 +365,9 @@ def test_a_shared_study_of_another_protocol_is_refused_before_any_run(tmp_path: 
     assert first.returncode == 0, first.stderr[-2000:]
     other = run_tune("optimizer=sgd", *DIGITS, "budget=2", "seeds=1", "defaults_too=false", "selection.seeds=0",
                      f"storage={storage}", f"out={tmp_path / 'b'}", cwd=tmp_path)
-    assert other.returncode == 2 and "the study tune/sgd/search holds another protocol (budget: 1 -> 2)" in other.stderr
-    assert len(other.stderr.strip().splitlines()) == 1 and not (tmp_path / "b" / "search").exists()
+    assert other.returncode == 2
+    assert_one_line(other.stderr, "the study tune/sgd/search holds another protocol (budget: 1 -> 2)")
+    assert not (tmp_path / "b" / "search").exists()
 
 
 def test_lr_find_seeds_the_range_of_a_search_that_also_tunes_weight_decay(tmp_path: Path) -> None:
@@ -370,7 +379,7 @@ def test_lr_find_seeds_the_range_of_a_search_that_also_tunes_weight_decay(tmp_pa
     found = json.loads((out / "search" / "adamw" / "lr_find" / "lr_find.json").read_text())
     assert len(found["lr"]) == len(found["loss"]) > 0
     assert (out / "search" / "adamw" / "lr_find" / "lr_find.png").is_file()
-    search = read_search(load_schedule(out), "adamw")
+    search = read_search(load_work_queue(out), "adamw")
     low, high = search.lr_range
     assert low == pytest.approx(found["suggestion"] / 30) and high == pytest.approx(found["suggestion"] * 30)
     assert all(low <= t.lr <= high for t in search.trials)

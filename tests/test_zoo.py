@@ -3,13 +3,12 @@ in one line."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import pytorch_optimizer
 import torch
-from helpers import run_main
+from helpers import read_summary, run_main
 from hydra.utils import instantiate
 
 import optlab.run.classifier
@@ -20,10 +19,6 @@ from optlab.optim.hidden_split import split_hidden
 from optlab.optim.zoo import zoo_optimizer
 
 FAST = ["debug=tiny", "trainer.max_epochs=1", "hydra.run.dir=run", "optimizer=zoo/any"]
-
-
-def summary(tmp_path: Path) -> dict:
-    return json.loads((tmp_path / "run" / "summary.json").read_text())
 
 
 def test_zoo_builds_the_named_optimizer_with_the_library_default_lr(make_cfg) -> None:
@@ -75,7 +70,7 @@ def test_awkward_zoo_optimizers_train(tmp_path: Path, monkeypatch: pytest.Monkey
     code, printed = run_main(*FAST, f"optimizer.name={name}", *extra, cwd=tmp_path, monkeypatch=monkeypatch,
                              capsys=capsys)
     assert code == 0, printed[-2000:]
-    assert summary(tmp_path)["status"] == "ok"
+    assert read_summary(tmp_path / "run")["status"] == "ok"
 
 
 def test_second_order_zoo_optimizers_fail_without_the_gradient_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -84,7 +79,7 @@ def test_second_order_zoo_optimizers_fail_without_the_gradient_graph(tmp_path: P
     monkeypatch.setattr(optlab.run.classifier, "needs_create_graph", lambda optimizer: False)
     code, printed = run_main(*FAST, "optimizer.name=adahessian", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert code not in (0, None)
-    assert summary(tmp_path)["status"] == "failed"
+    assert read_summary(tmp_path / "run")["status"] == "failed"
 
 
 def test_schedule_free_optimizers_are_evaluated_at_their_averaged_point() -> None:
@@ -121,5 +116,5 @@ def test_a_schedule_free_run_validates_in_evaluation_mode(tmp_path: Path, monkey
         code, printed = run_main(*FAST, "optimizer.name=schedulefreesgd", "optimizer.lr=0.5", cwd=folder,
                                  monkeypatch=monkeypatch, capsys=capsys)
         assert code == 0, printed[-2000:]
-        losses.append(summary(folder)["val_loss"])
+        losses.append(read_summary(folder / "run")["val_loss"])
     assert losses[0] != pytest.approx(losses[1], rel=1e-6)
