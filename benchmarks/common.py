@@ -188,7 +188,7 @@ class Setting:
         return new_model(self.config, self.input_shape, self.num_classes, self.config.seed)
 
     def new_optimizer(self, parameters: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return instantiate(self.config.optimizer)(parameters)
+        return instantiate(self.config.optimizer, _convert_="all")(parameters)  # as a run builds it
 
 
 def composed_setting(overrides: list[str]) -> Setting:

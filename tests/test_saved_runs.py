@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import compose_config
+from helpers import compose_config, read_summary
 
 from optlab.run.job import train
 
@@ -31,11 +31,17 @@ def saved(tmp_path: Path) -> Path:
 def test_an_interrupted_run_saved_before_the_move_resumes_to_its_straight_twins_numbers(saved: Path) -> None:
     overrides = ["data=digits", "optimizer=adam", "trainer.max_epochs=3", "trainer.enable_progress_bar=false",
                  "resume=true"]
+    saved_epoch_times = read_summary(saved / "interrupted")["epoch_times_s"]
     resumed = train(compose_config(overrides, saved / "interrupted"))
     straight = json.loads((saved / "expected_straight_run.json").read_text())
     assert (resumed.status, resumed.epochs) == (straight["status"], straight["epochs"])
     assert resumed.val_loss == pytest.approx(straight["val_loss"], abs=1e-6)
     assert resumed.test_acc == pytest.approx(straight["test_acc"], abs=1e-9)
+    # Continued from the old checkpoint (written after epoch 0), not restarted from scratch, which, runs being
+    # deterministic, would end with the same numbers: the checkpoint was not set aside as unreadable, and epoch 0's
+    # time is the one de93806 measured, restored from it.
+    assert not (saved / "interrupted" / "checkpoints" / "last.ckpt.corrupt").exists()
+    assert resumed.epoch_times_s[0] == saved_epoch_times[0] and len(resumed.epoch_times_s) == 3
 
 
 def test_a_report_of_a_sweep_saved_before_the_move_has_the_same_tables(saved: Path) -> None:

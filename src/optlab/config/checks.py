@@ -13,6 +13,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from optlab.config.run_identity import override_key
+
 MIXED = ("16-mixed", "bf16-mixed", "16", "bf16")
 RESUME_REFUSED = ("skip", "stop")  # what a sweep does with a job resume=true refuses (conf/train.yaml)
 
@@ -96,7 +98,7 @@ def _check_optimizer_accepts_its_settings(cfg: DictConfig, optimizer_name: str, 
     try:
         instantiate(cfg.optimizer)(params=probe)
     except (ValueError, TypeError, AssertionError, InstantiationException) as error:
-        given = [o for o in overrides if o.lstrip("+~").startswith("optimizer.")]
+        given = [o for o in overrides if override_key(o).startswith("optimizer.")]
         text = str(error).strip()
         reason = text.splitlines()[-1] if text else "it failed an assertion on its arguments"
         hint = f"; check {', '.join(given)}" if given else "; check the optimizer.* settings"

@@ -72,7 +72,7 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
 
 def start_summary(cfg: DictConfig) -> RunSummary:
     choices = chosen_options()
-    overrides = list(HydraConfig.get().overrides.task)
+    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)  # as typed: ${pruner} kept
     return RunSummary(
         optimizer=choices["optimizer"],
         data=choices["data"],
