@@ -10,9 +10,10 @@ DEMO_ARGS ?= 'optimizer=glob(*)' data=digits seed=1,2 trainer.max_epochs=10
 
 # Debian packages of the real services some tests start (they skip, saying which package, where one is missing):
 # PostgreSQL, the shared storage of optlab.tune's workers; a one-node SLURM cluster (munge, slurmctld, slurmd, the
-# client programs, and slurmdbd with MariaDB for its accounting, which sacct and submitit read). Needs root (CI
-# runs as root).
-DEBIAN_PACKAGES := postgresql munge slurmctld slurmd slurm-client slurmdbd mariadb-server
+# client programs, and slurmdbd with MariaDB for its accounting, which sacct and submitit read); and Fashion-MNIST
+# (/usr/share/datasets/fashion-mnist), the real data of the README's results, which a real-data test trains on. Needs
+# root (CI runs as root).
+DEBIAN_PACKAGES := postgresql munge slurmctld slurmd slurm-client slurmdbd mariadb-server dataset-fashion-mnist
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
