@@ -23,12 +23,11 @@ from typing import TypeVar
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from optlab.config.resolvers import register_resolvers
+from optlab.config.compose import compose_config as compose_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -50,11 +49,9 @@ T = TypeVar("T")
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """Compose conf/train.yaml as the CLI would and register it as the running Hydra config."""
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    """Compose conf/train.yaml as the CLI would (optlab.config.compose) and register it as the running Hydra
+    config."""
+    cfg = compose_train_config("train", overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
