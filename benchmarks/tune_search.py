@@ -4,11 +4,15 @@
   another, `jobs` trials at a time, each batch waiting for its slowest trial), run with --batch-python, the
   interpreter of an environment where that commit is installed;
 - `none`: this code, `workers` asynchronous workers, no pruning;
-- `asha`: this code, `workers` asynchronous workers, pruner=asha (the default).
+- `asha1`: this code, `workers` asynchronous workers, pruner=asha with one rung per epoch (tune v2's default);
+- `asha3`: the same with rungs_per_epoch=3 (tune v3's default): search trials validated three times an epoch, ASHA's
+  first cut a third of an epoch in.
 
 Each searches the same optimizers with the same budget on the same setting (default: the README's Fashion-MNIST
 setting, mnist_net on 20,000 images, 5 epochs, 16 trials), then reruns the chosen lr once (selection, widening and
-default reruns off, so the search is what is measured). Printed: epochs trained and wall time of the search stage,
+default reruns off, so the search is what is measured). Printed: epochs trained (fractions of a pruned trial's last
+epoch included) and wall time of the search stage (asha3's two extra validations per epoch included: they are
+counted in its wall time, not left out),
 the ratios against `none` and `batch`, and each variant's chosen lr beside the unpruned search's good range (the
 lrs whose trials came within 1 point of its best).
 
@@ -40,7 +44,9 @@ def tune_arguments(variant: str, optimizers: str, budget: int, workers: int, out
               *setting]
     if variant == "batch":
         return [*common, f"jobs={workers}"]
-    return [*common, f"workers={workers}", f"pruner={variant}", "selection.seeds=0", "widen.rounds=0"]
+    pruning = {"none": ["pruner=none"], "asha1": ["pruner=asha", "rungs_per_epoch=1"],
+               "asha3": ["pruner=asha", "rungs_per_epoch=3"]}[variant]
+    return [*common, f"workers={workers}", *pruning, "selection.seeds=0", "widen.rounds=0"]
 
 
 def new_search(folder: Path, optimizers: list[str]) -> dict:
@@ -52,7 +58,7 @@ def new_search(folder: Path, optimizers: list[str]) -> dict:
     for optimizer in optimizers:
         study = optuna.load_study(study_name=f"tune/{optimizer}/search", storage=storage)
         done = [t for t in study.trials if t.datetime_complete is not None]
-        epochs += sum(int(t.user_attrs.get("epochs", 0)) for t in done)
+        epochs += sum(float(t.user_attrs.get("epochs", 0)) for t in done)
         starts += [t.datetime_start for t in done]
         ends += [t.datetime_complete for t in done]
         finished = [t for t in done if t.user_attrs.get("status") == "ok"]
@@ -92,7 +98,7 @@ def main() -> None:
     parser.add_argument("--setting", nargs="*", default=SETTING, help="training overrides (default: the README's)")
     args = parser.parse_args()
     optimizers = args.optimizers.split(",")
-    variants = ["asha", "none", *(["batch"] if args.batch_python else [])]
+    variants = ["asha3", "asha1", "none", *(["batch"] if args.batch_python else [])]
     results = {}
     for variant in variants:
         if (args.out / variant / "report").is_dir():
@@ -115,7 +121,7 @@ def main() -> None:
         if "batch" in results:
             versus += [results["batch"]["epochs"] / result["epochs"], results["batch"]["wall_s"] / result["wall_s"]]
         cells = " | ".join(f"{ratio:.2f}x" for ratio in versus) + (" | – | –" if "batch" not in results else "")
-        print(f"| {variant} | {result['epochs']} | {result['wall_s'] / 60:.1f} min | {cells} |")
+        print(f"| {variant} | {result['epochs']:.1f} | {result['wall_s'] / 60:.1f} min | {cells} |")
     print("\nchosen lr (search seed) against the unpruned search's good range:")
     for optimizer in optimizers:
         low, high = good_range(reference["trials"][optimizer])

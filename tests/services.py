@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -40,10 +41,12 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[tuple[str, Path]]:
+def postgres_server(password: str | None = None) -> Iterator[tuple[str, Path]]:
     """A PostgreSQL server on a free local port with a database `optlab`, in a folder of its own under /tmp (the
     server's user must reach it; pytest's folders are private to the test's user); yields (its SQLAlchemy URL, the
-    data folder, for pg_ctl). Skips the test when the server's programs or psycopg are missing."""
+    data folder, for pg_ctl). With `password`, the user has it and a TCP connection must give it (scram-sha-256, as
+    a shared server asks), and the URL carries it. Skips the test when the server's programs or psycopg are
+    missing."""
     binaries = postgres_bin()
     if binaries is None:
         pytest.skip("PostgreSQL's initdb is missing: apt-get install postgresql")
@@ -57,7 +60,14 @@ def postgres_server() -> Iterator[tuple[str, Path]]:
     def run(program: str, *args: str) -> None:
         subprocess.run(_as_server_user([str(binaries / program), *args]), check=True, capture_output=True, timeout=120)
 
-    run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    auth = ["--auth=trust"]
+    if password is not None:
+        pwfile = folder / "password"
+        pwfile.write_text(password + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres")
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+    run("initdb", "-D", str(data), "-U", "postgres", *auth, "-E", "UTF8")
     settings = data / "postgresql.auto.conf"  # so that pg_ctl start needs no options, here and in pg_ctl() below
     settings.write_text(f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{folder}'\n"
                         f"logging_collector = off\n")
@@ -65,8 +75,9 @@ def postgres_server() -> Iterator[tuple[str, Path]]:
         shutil.chown(settings, "postgres")
     pg_ctl(data, "start")
     try:
-        run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "optlab")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optlab", data
+        run("createdb", "-h", str(folder), "-p", str(port), "-U", "postgres", "optlab")  # the socket: no password
+        user = "postgres" if password is None else f"postgres:{quote(password, safe='')}"
+        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/optlab", data
     finally:
         pg_ctl(data, "stop", check=False)
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,10 @@
 """optlab.tune on a real PostgreSQL server (tests/services.py starts one in a temporary folder and stops it): two
-workers on one shared storage, the studies read back with Optuna, and the database stopped while a worker trains."""
+workers on one shared storage, the studies read back with Optuna, the database stopped while a worker trains, and a
+password-protected server whose password reaches no file and no printed line."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,10 @@ import pytest
 from helpers import HEARTBEAT, killed_at_exit, run_tune, runs_midway, runs_with_status, wait_until
 from services import pg_ctl, postgres_server
 
+from optlab.tune.search.storage import PASSWORD_VARIABLE
+
 DIGITS = ["debug=tiny", "data=digits"]
+PASSWORD = "Zq7-optlab-never-on-disk"  # distinctive, and nothing in it a URL encodes: grep finds it as given
 
 pytestmark = pytest.mark.slow
 
@@ -63,3 +68,29 @@ def test_the_database_stopped_while_a_worker_trains_is_one_line_and_resume_repea
         counted = [t for t in search.trials if t.state != optuna.trial.TrialState.FAIL]
         assert len(counted) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
         assert len(list((out / "search" / "adam").iterdir())) == 3
+
+
+def test_a_password_in_storage_reaches_no_file_and_no_printed_line(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinator moves the password to its environment; its workers and their runs connect with it from
+    there, while tune.json, every run's .hydra/, summary, log and TensorBoard hparams, and the report hold the URL
+    without it. libpq's PGPASSWORD opens the same studies with that URL."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)  # the URL is the only place the password is given:
+    monkeypatch.delenv(PASSWORD_VARIABLE, raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none.pgpass"))  # not this machine's ~/.pgpass either
+    with postgres_server(password=PASSWORD) as (url, _):
+        bare = url.replace(f":{PASSWORD}@", "@")
+        out = tmp_path / "tune"
+        result = run_tune("optimizer=sgd,adam", *DIGITS, "budget=2", "seeds=1", "selection.seeds=0", "widen.rounds=0",
+                          "workers=2", f"storage={url}", f"out={out}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert PASSWORD not in result.stdout and PASSWORD not in result.stderr
+        files = [p for p in out.rglob("*") if p.is_file()]
+        assert not [p for p in files if PASSWORD.encode() in p.read_bytes()]
+        assert any(p.parent.name == ".hydra" for p in files) and (out / "report" / "tuning.md").is_file()
+        assert json.loads((out / "tune.json").read_text())["settings"]["storage"] == bare
+
+        with pytest.raises(Exception, match="password"):  # the server does ask: the runs were given it
+            optuna.load_study(study_name="tune/adam/search", storage=bare)
+        monkeypatch.setenv("PGPASSWORD", PASSWORD)
+        assert len(optuna.load_study(study_name="tune/adam/search", storage=bare).trials) == 2

@@ -7,11 +7,14 @@ do not change what is computed (where data lives, progress bars, resume, threads
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
 SEED_KEYS = ("seed",)
 # Keys that change where or how visibly a run goes, never its numbers (prefixes match their sub-keys). The
@@ -21,10 +24,11 @@ SEED_KEYS = ("seed",)
 NOT_IDENTITY = ("hydra", "callbacks.trial_pruning", "optuna_trial", "resume", "resume_refused", "torch_threads",
                 "report", "test", "data.root",
                 "data.download", "data.verify", "trainer.enable_progress_bar", "trainer.enable_model_summary",
-                "callbacks.progress_bar",
+                "callbacks.progress_bar", "trainer.log_every_n_steps", "callbacks.lr_monitor", "callbacks.dynamics",
                 "logger", "divergence.check_every_n_steps", "callbacks.divergence_guard.check_every_n_steps",
                 "callbacks.checkpoint.dirpath")
 SWEPT_KEYS_ENV = "OPTLAB_SWEPT_KEYS"  # set by the multirun callback for the jobs of its sweep
+NUMERIC_PACKAGES = ("optlab", "torch")  # whose versions can change a run's numbers: part of its identity
 
 
 def override_key(override: str) -> str:
@@ -35,6 +39,42 @@ def override_key(override: str) -> str:
 def override_pairs(overrides: Iterable[str]) -> dict[str, str]:
     """{"optimizer": "adam", "optimizer.lr": "0.1"} from ["optimizer=adam", "optimizer.lr=0.1"]."""
     return {override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in overrides}
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The job's config as {"optimizer.lr": 0.1, ...}, each value resolved where it can be, kept as written where it
+    cannot (a failed job's interpolation; a run folder's path asked for before the run has one)."""
+    written = _flat(OmegaConf.to_container(cfg, resolve=False))
+    flat = {}
+    for key, value in written.items():
+        if key.split(".", 1)[0] == "hydra":
+            continue
+        try:
+            resolved = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+            flat[key] = OmegaConf.to_container(resolved, resolve=True) if OmegaConf.is_config(resolved) else resolved
+        except Exception:  # noqa: BLE001 - OmegaConf's and the resolvers' errors have no common base
+            flat[key] = value
+    return flat
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, child in node.items() for k, v in _flat(child, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def numbers_identity(config: Mapping[str, Any], versions: Mapping[str, str], device: str) -> dict[str, Any]:
+    """What decides a run's numbers: a hash of its resolved config's keys that change them (the seed included), the
+    versions of NUMERIC_PACKAGES, and the kind of device ("cpu", "gpu"). Two runs with equal identities compute the
+    same numbers, so a finished one can stand for the other (optlab.tune's run cache); recorded in summary.json."""
+    kept = {key: value for key, value in config.items() if changes_numbers(key)}
+    digest = hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"config": digest, "versions": {name: versions.get(name) for name in NUMERIC_PACKAGES}, "device": device}
+
+
+def identity_key(identity: Mapping[str, Any]) -> str:
+    """A numbers identity as one short string (the runs table's column)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def changes_numbers(key: str) -> bool:

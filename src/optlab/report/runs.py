@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +36,14 @@ class Run:
 
 
 def find_run_folders(paths: Iterable[Path]) -> list[Path]:
-    """Every folder under `paths` (or equal to one) that holds a summary.json, each once."""
-    folders = {p.parent.resolve() for path in paths for p in Path(path).rglob(FILENAME)}
-    return sorted(folders)
+    """Every folder under `paths` (or equal to one) that holds a summary.json, each once, by the name it has there:
+    links are followed (a tune protocol links the runs it reused from another one)."""
+    folders: dict[Path, Path] = {}
+    for path in paths:
+        for folder, _, files in os.walk(path, followlinks=True):
+            if FILENAME in files:
+                folders.setdefault(Path(folder).resolve(), Path(folder).absolute())
+    return sorted(folders.values())
 
 
 def load_runs(paths: Iterable[Path]) -> list[Run]:

@@ -16,6 +16,12 @@ from optlab.data.seeding import epoch_seed
 from optlab.run.summary import Status
 
 
+def steps_per_epoch(trainer: pl.Trainer) -> int:
+    """Optimizer steps in one epoch (its batches over gradient accumulation); 0 for data of unknown length."""
+    batches = trainer.num_training_batches
+    return math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else 0
+
+
 class EpochTimer(pl.Callback):
     """Logs `time/epoch_s` (one epoch, validation included), `time/val_s` (its validation), `time/elapsed_s`
     (since training started, at the epoch's end) and `time/val_elapsed_s` (the same, at each validation's end).

@@ -23,17 +23,17 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from optlab.config.checks import ConfigError, check_config
-from optlab.config.run_identity import override_pairs
+from optlab.config.run_identity import flat_config, numbers_identity, override_pairs
 from optlab.config.run_mode import is_multirun
 from optlab.data.datamodule import ready_datamodule
 from optlab.data.sources import DataError
 from optlab.models.build import build_model, checked_parameters
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
-from optlab.run.callbacks import Diverged, EpochTimer, StopRun
+from optlab.run.callbacks import Diverged, EpochTimer, StopRun, steps_per_epoch
 from optlab.run.classifier import Classifier, SchedulerSpec
 from optlab.run.console import RUN_OUTCOME, tidy_console
 from optlab.run.dynamics import layer_drift, snapshot
-from optlab.run.provenance import device_name, git_commit, package_versions
+from optlab.run.provenance import device_class, device_name, git_commit, package_versions
 from optlab.run.resume import (
     LAST_CHECKPOINT,
     ResumeError,
@@ -54,25 +54,10 @@ def chosen_options() -> dict[str, str | None]:
     return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra")}
 
 
-def flat_config(cfg: DictConfig) -> dict[str, Any]:
-    """The job's config as {"optimizer.lr": 0.1, ...}, resolved where it can be (a failed job's may not)."""
-    job = {key: value for key, value in cfg.items() if key != "hydra"}
-    try:
-        tree = OmegaConf.to_container(OmegaConf.create(job), resolve=True)
-    except Exception:  # an interpolation that cannot resolve: keep it as written
-        tree = OmegaConf.to_container(OmegaConf.create(job), resolve=False)
-
-    def walk(node: Any, prefix: str) -> dict[str, Any]:
-        if isinstance(node, dict):
-            return {k: v for key, child in node.items() for k, v in walk(child, f"{prefix}{key}.").items()}
-        return {prefix[:-1]: node}
-
-    return walk(tree, "")
-
-
 def start_summary(cfg: DictConfig) -> RunSummary:
     choices = chosen_options()
     overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)  # as typed: ${pruner} kept
+    config, versions = flat_config(cfg), package_versions()
     return RunSummary(
         optimizer=choices["optimizer"],
         data=choices["data"],
@@ -84,9 +69,10 @@ def start_summary(cfg: DictConfig) -> RunSummary:
         target_acc=cfg.report.get("target_acc"),
         choices=choices,
         overrides=overrides,
-        config=flat_config(cfg),
-        versions=package_versions(),
+        config=config,
+        versions=versions,
         device=device_name(str(cfg.trainer.accelerator)),
+        identity=numbers_identity(config, versions, device_class(str(cfg.trainer.accelerator))),
         git_commit=git_commit(),
     )
 
@@ -195,8 +181,10 @@ def validate_final_weights(trainer: pl.Trainer, module: Classifier, datamodule: 
     weights, the ones the test measures. Lightning validates every val_check_batch batches, and when that does not
     divide the epoch (157 batches at val_check_interval=0.25) the last steps come after the last validation; one
     SGD step moved Fashion-MNIST's validation accuracy from 80.0% to 71.9%. Validate once more when that happened
-    (logged at the final step, so the curves end there too)."""
-    if module.validated_step is None or module.validated_step == trainer.global_step:
+    (logged at the final step, so the curves end there too), and when this process validated nothing: a run resumed
+    from its last checkpoint (stopped after it, before its summary was written) trains no step, and would report no
+    validation accuracy, which a search scores as 0."""
+    if module.validated_step == trainer.global_step or not trainer.limit_val_batches:
         return
     results = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     summary.val_loss, summary.val_acc = results["val/loss"], results["val/acc"]
@@ -232,6 +220,8 @@ def build_callbacks(cfg: DictConfig, has_learning_rate: bool, multirun: bool) ->
 def _record_training(summary: RunSummary, trainer: pl.Trainer, module: Classifier, timer: Any) -> None:
     metrics = trainer.callback_metrics
     summary.epochs = trainer.current_epoch
+    summary.steps = trainer.global_step
+    summary.steps_per_epoch = steps_per_epoch(trainer)
     summary.train_loss = _metric(metrics, "train/loss_epoch")
     summary.val_loss = _metric(metrics, "val/loss")
     summary.val_acc = _metric(metrics, "val/acc")

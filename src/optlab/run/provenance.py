@@ -30,6 +30,13 @@ def device_name(accelerator: str) -> str:
     return f"{cpu_model()} ({os.cpu_count()} cores)"
 
 
+def device_class(accelerator: str) -> str:
+    """"gpu" or "cpu": the kind of device a run on `accelerator` uses here, as its numbers identity names it."""
+    if accelerator in ("gpu", "cuda") or accelerator == "auto" and torch.cuda.is_available():
+        return "gpu"
+    return "cpu"
+
+
 def cpu_model() -> str:
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
@@ -42,7 +49,7 @@ def cpu_model() -> str:
 def git_commit() -> str | None:
     """The commit of the checkout optlab runs from, with "-dirty" when it has uncommitted changes; None when
     optlab is not run from a git checkout (an installed wheel)."""
-    folder = Path(__file__).resolve().parent
+    folder = Path(__file__).resolve().parents[1]  # optlab's package folder, not run/ alone
 
     def git(*args: str) -> str | None:
         try:

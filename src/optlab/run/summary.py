@@ -35,6 +35,13 @@ class Status(str, Enum):
 FINISHED = (Status.OK, Status.DIVERGED, Status.PRUNED, Status.SKIPPED)  # resume=true leaves these; the others run again
 
 
+def epochs_text(epochs: float) -> str:
+    """`1 epoch`, `5 epochs`, `0.33 epochs`: how far a run trained, as progress lines and reasons say it."""
+    if epochs == 1:
+        return "1 epoch"
+    return f"{epochs:.0f} epochs" if epochs == int(epochs) else f"{epochs:.2f} epochs"
+
+
 class SummaryError(ValueError):
     """A summary.json that exists but cannot be read (truncated, edited by hand, not optlab's)."""
 
@@ -51,6 +58,8 @@ class RunSummary:
     status: Status = Status.RUNNING
     reason: str = ""
     epochs: int = 0
+    steps: int = 0  # optimizer steps taken; with steps_per_epoch, how far a run stopped mid-epoch got
+    steps_per_epoch: int = 0
     train_loss: float = math.nan
     val_loss: float = math.nan
     val_acc: float = math.nan
@@ -79,8 +88,16 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)
     # Provenance: library versions, the device, the code's git commit (None outside a git checkout).
     versions: dict[str, str] = field(default_factory=dict)
+    # What decides its numbers (optlab.config.run_identity.numbers_identity): config hash, versions, device kind.
+    identity: dict[str, Any] = field(default_factory=dict)
     device: str = ""
     git_commit: str | None = None
+
+    @property
+    def epochs_trained(self) -> float:
+        """Epochs of training done, fractions included (a search trial pruned a third of an epoch in: 0.33); the
+        whole epochs of a summary written before steps were recorded."""
+        return self.steps / self.steps_per_epoch if self.steps_per_epoch else float(self.epochs)
 
     @property
     def objective(self) -> float:

@@ -21,7 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from optlab.run.summary import RunSummary, Status, SummaryError
+from optlab.run.summary import RunSummary, Status, SummaryError, epochs_text
 
 PLAN_FILE = "sweep_progress.json"
 LOGGER = "optlab.sweep"  # its records reach a multirun's console; other INFO records only the run's train.log
@@ -71,7 +71,7 @@ def outcome_text(summary: RunSummary | None) -> str:
         return str(Status.FAILED)
     parts = [str(summary.status)]
     if summary.status in (Status.OK, Status.PRUNED) and math.isfinite(summary.val_acc):
-        parts.append(f"val {summary.val_acc:.2%} after {summary.epochs} epoch{'' if summary.epochs == 1 else 's'}")
+        parts.append(f"val {summary.val_acc:.2%} after {epochs_text(summary.epochs_trained)}")
     elif summary.status != Status.RUNNING and summary.reason:
         parts.append(summary.reason)
     return ", ".join(parts)

@@ -5,17 +5,22 @@ what they run next is optlab.tune.work_queue's.
 
 A worker is `python -m optlab.train -m hydra/sweeper=optlab_tune_worker ...`: each of its runs is an ordinary
 optlab.train job in its own folder under `out` (search/, selection/, tuned/, default/), run by Hydra's launcher.
-Everything the protocol knows is in its storage and folders, so `resume=true out=<folder>` continues it: finished
-runs are kept, a run a killed worker left is run again from its checkpoint after the heartbeat's grace period.
+A worker that dies (SIGKILL, out of memory, its storage away for a while) is started again while the others go on,
+and the run it left is run again from its checkpoint after the heartbeat's grace period; only a worker that keeps
+dying stops the protocol. Everything the protocol knows is in its storage and folders, so `resume=true out=<folder>`
+continues a stopped one: finished runs are kept.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra import compose
@@ -98,23 +103,79 @@ def worker_command(settings: TuneSettings, index: int) -> list[str]:
             f"hydra.sweep.dir={settings.out.resolve() / 'workers' / str(index)}"]
 
 
+@dataclass
+class Slot:
+    """One of the `workers` places: the worker process in it, and how it has been dying."""
+
+    index: int
+    process: subprocess.Popen | None = None  # None until it is started, and while it waits to start again
+    start_at: float = 0.0  # time.monotonic() at which it is started (again)
+    deaths: int = 0  # in a row: no run of the protocol finished between them
+    runs_at_death: int = 0  # the protocol's finished runs when it last died
+
+
 def run_workers(settings: TuneSettings) -> None:
-    """Start the workers and wait; if one stops with an error, stop the others (their runs resume later)."""
-    workers = [subprocess.Popen(worker_command(settings, i)) for i in range(settings.workers)]
+    """Start the workers and keep them going until the protocol is done: a worker that dies is started again while
+    the others go on, and one that keeps dying (supervisor.restarts) stops them all, as Ctrl-C and SIGTERM do (their
+    runs resume later)."""
+    slots = [Slot(index) for index in range(settings.workers)]
     try:
-        while True:
-            codes = [w.poll() for w in workers]
-            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
-            if failed:
-                _stop(workers)
-                raise TuneError(f"worker {failed[0]} stopped with exit code {codes[failed[0]]} (its error is above); "
-                                f"fix it, then continue with resume=true out={settings.out}")
-            if all(code == 0 for code in codes):
-                return
+        while not _done(slots):
+            for slot in slots:
+                _tend(settings, slot)
             time.sleep(1.0)
-    except KeyboardInterrupt:
-        _stop(workers)
+    except (KeyboardInterrupt, TuneError):
+        _stop([slot.process for slot in slots if slot.process is not None])
         raise
+
+
+def _done(slots: list[Slot]) -> bool:
+    """A worker ends with 0 only when the whole protocol is done; then no worker is started again, and the protocol
+    ends once none runs any more."""
+    running = any(s.process is not None and s.process.poll() is None for s in slots)
+    return not running and any(s.process is not None and s.process.returncode == 0 for s in slots)
+
+
+def _tend(settings: TuneSettings, slot: Slot) -> None:
+    """Start the slot's worker when it is due; when it has died, count the death and plan its restart, or raise
+    TuneError when it keeps dying."""
+    if slot.process is None:
+        if time.monotonic() >= slot.start_at:
+            slot.process = subprocess.Popen(worker_command(settings, slot.index))
+        return
+    code = slot.process.poll()
+    if code is None or code == 0:
+        return
+    slot.process = None
+    runs = finished_runs(settings.out)
+    slot.deaths = 1 if runs > slot.runs_at_death else slot.deaths + 1
+    slot.runs_at_death = runs
+    restarts = int(settings.supervisor["restarts"])
+    if slot.deaths > restarts:
+        raise TuneError(f"worker {slot.index} died {slot.deaths} times in a row with no run finished in between "
+                        f"(supervisor.restarts={restarts}), and {ended(code)} the last time; fix what stops it, then "
+                        f"continue with resume=true out={settings.out}")
+    delay = float(settings.supervisor["delay_s"]) * 2 ** (slot.deaths - 1)
+    slot.start_at = time.monotonic() + delay
+    log.warning("worker %d %s; starting it again in %g s (a run it left is retried once heartbeat.grace_s has "
+                "passed)", slot.index, ended(code), delay)
+
+
+def ended(code: int) -> str:
+    """How a worker process ended: `was killed by SIGKILL` for a negative return code (the kernel's out-of-memory
+    killer sends SIGKILL too, and leaves no error behind), `exited with code 1 (its error is above)` otherwise."""
+    if code >= 0:
+        return f"exited with code {code} (its error is above)"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"was killed by signal {-code}"
+
+
+def finished_runs(out: Path) -> int:
+    """The protocol's runs that ended (out/<stage>/<optimizer>/<run>/summary.json, written once a run ends): whether
+    it got on between two deaths of a worker. Read from the folders, not the storage, which may be what is away."""
+    return sum(1 for _ in out.glob("*/*/*/summary.json"))
 
 
 def _stop(workers: list[subprocess.Popen]) -> None:

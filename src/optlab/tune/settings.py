@@ -2,13 +2,15 @@
 
 The command line mixes both, as a sweep's does: `optimizer=glob(*) budget=16 data=fashion_mnist`. Keys that
 conf/tune.yaml defines are the protocol's; everything else is handed to optlab.train unchanged. `optimizer`
-takes a sweep's syntax (a name, a,b,c or glob(*)) and is expanded here against conf/optimizer/.
+takes a sweep's syntax (a name, a,b,c or glob(*)) and is expanded here against conf/optimizer/. A password in
+`storage` is moved to the environment here (optlab.tune.search.storage.PASSWORD_VARIABLE), never into the settings.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from omegaconf import OmegaConf
 from optlab.config.compose import optlab_configs
 from optlab.config.run_identity import override_key
 from optlab.files import first_line
+from optlab.tune.search.storage import PASSWORD_VARIABLE, split_password
 
 
 class TuneError(ValueError):
@@ -39,14 +42,17 @@ class TuneSettings:
     defaults_too: bool
     lr_find: dict[str, Any]  # conf/tune.yaml's lr_find node
     pruner: str  # conf/pruner/<pruner>
-    selection: dict[str, int]  # top_k, seeds
+    rungs_per_epoch: int  # validations per epoch of a search trial: the pruner's resource unit
+    selection: dict[str, Any]  # top_k, seeds, margin
     widen: dict[str, float]  # within_decades, decades, trials, rounds
     workers: int
-    storage: str | None  # a database URL; None: optuna.db in out
+    storage: str | None  # a database URL, without its password; None: optuna.db in out
     study: str  # the studies' names start with it
     heartbeat: dict[str, int]  # interval_s, grace_s, retries
+    supervisor: dict[str, float]  # restarts, delay_s
     out: Path
     resume: bool
+    cache: list[str]  # finished protocols' folders whose runs a rerun of the same identity reuses
     train_overrides: list[str] = field(default_factory=list)  # given to every optlab.train run
 
     @property
@@ -66,10 +72,10 @@ class TuneSettings:
 
     def protocol(self) -> dict[str, Any]:
         """What must stay the same for `resume=true` to continue a protocol: not where and how fast it runs (workers,
-        storage, heartbeat), nor which optimizers (each is searched and rerun on its own, so one may be added to a
-        finished protocol)."""
+        storage, heartbeat, supervisor), nor which optimizers (each is searched and rerun on its own, so one may be
+        added to a finished protocol)."""
         record = json.loads(json.dumps(asdict(self), default=str))
-        for key in ("out", "resume", "workers", "optimizers", "storage", "heartbeat"):
+        for key in ("out", "resume", "workers", "optimizers", "storage", "heartbeat", "supervisor", "cache"):
             record.pop(key)
         return record
 
@@ -96,6 +102,9 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         own_keys = set(compose(config_name="tune").keys())
         mine = [a for a in arguments if _key(a) in own_keys and _key(a) != "optimizer"]
         choice = next((a.split("=", 1)[1] for a in reversed(arguments) if _key(a) == "optimizer"), None)
+        if any(_key(a) == "storage" and not _one_value(a) for a in mine):
+            raise TuneError(f"storage= is not one URL Hydra can read: leave its password out and give it in "
+                            f"{PASSWORD_VARIABLE} (or percent-encode the password's , = ' {{ and such)")
         try:
             cfg = compose(config_name="tune", overrides=mine, return_hydra_config=True)
         except HydraException as error:
@@ -108,13 +117,37 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
     settings = TuneSettings(
         optimizers=optimizers, budget=cfg.budget, seeds=cfg.seeds, search_seed=cfg.search_seed, search=cfg.search,
         defaults_too=cfg.defaults_too, lr_find=OmegaConf.to_container(cfg.lr_find),
-        pruner=str(cfg.hydra.runtime.choices.pruner), selection=OmegaConf.to_container(cfg.selection),
-        widen=OmegaConf.to_container(cfg.widen), workers=cfg.workers, storage=cfg.storage, study=cfg.study,
-        heartbeat=OmegaConf.to_container(cfg.heartbeat), out=Path(cfg.out), resume=cfg.resume,
+        pruner=str(cfg.hydra.runtime.choices.pruner), rungs_per_epoch=cfg.rungs_per_epoch,
+        selection=OmegaConf.to_container(cfg.selection),
+        widen=OmegaConf.to_container(cfg.widen), workers=cfg.workers, study=cfg.study,
+        storage=storage_without_password(cfg.storage),
+        heartbeat=OmegaConf.to_container(cfg.heartbeat), supervisor=OmegaConf.to_container(cfg.supervisor),
+        out=Path(cfg.out), resume=cfg.resume, cache=[str(Path(folder).resolve()) for folder in cfg.cache],
         train_overrides=train_overrides,
     )
     check_settings(settings, searches, out_given=any(_key(a) == "out" for a in arguments))
     return settings
+
+
+def _one_value(argument: str) -> bool:
+    """Whether Hydra reads the override as one value. Asked of storage= before compose, so that one it cannot read
+    is refused without its text: Hydra's own error quotes the override, and with it the password it may hold."""
+    try:
+        return not OverridesParser.create().parse_override(argument).is_sweep_override()
+    except HydraException:
+        return False
+
+
+def storage_without_password(url: str | None) -> str | None:
+    """The URL the settings keep, and so tune.json, every run's overrides, .hydra/ and summary: without its
+    password, which goes to this process's environment (PASSWORD_VARIABLE), where its workers and their runs (local
+    processes, SLURM jobs) find it when they open the storage."""
+    if url is None:
+        return None
+    url, password = split_password(url)
+    if password is not None:
+        os.environ[PASSWORD_VARIABLE] = password
+    return url
 
 
 def group_options(loader: Any, group: str, prefix: str = "") -> list[str]:
@@ -164,9 +197,13 @@ def check_train_overrides(overrides: list[str], optimizer: str) -> None:
 def check_settings(settings: TuneSettings, searches: list[str], out_given: bool) -> None:
     if settings.budget < 1 or settings.seeds < 1 or settings.workers < 1:
         raise TuneError("budget, seeds and workers must be at least 1, e.g. budget=16 seeds=5 workers=2")
+    if settings.rungs_per_epoch < 1:
+        raise TuneError(f"rungs_per_epoch={settings.rungs_per_epoch} must be at least 1 (1: prune at epoch ends only)")
     if settings.selection["top_k"] < 1 or settings.selection["seeds"] < 0:
         raise TuneError(f"selection.top_k={settings.selection['top_k']} must be at least 1 and selection.seeds="
                         f"{settings.selection['seeds']} at least 0 (0: choose on the search seed alone)")
+    if settings.selection["margin"] < 0:
+        raise TuneError(f"selection.margin={settings.selection['margin']} must be at least 0 (0.01: within 1 point)")
     if settings.widen["rounds"] < 0 or (settings.widen["rounds"] and (settings.widen["trials"] < 1
                                                                        or settings.widen["decades"] <= 0)):
         raise TuneError("widen: rounds must be at least 0, and with rounds, trials at least 1 and decades above 0")
@@ -174,10 +211,17 @@ def check_settings(settings: TuneSettings, searches: list[str], out_given: bool)
     if not 0 < heartbeat["interval_s"] < heartbeat["grace_s"] or heartbeat["retries"] < 0:
         raise TuneError(f"heartbeat: 0 < interval_s ({heartbeat['interval_s']}) < grace_s ({heartbeat['grace_s']}) "
                         f"and retries ({heartbeat['retries']}) >= 0 are needed")
+    if settings.supervisor["restarts"] < 0 or settings.supervisor["delay_s"] < 0:
+        raise TuneError(f"supervisor: restarts ({settings.supervisor['restarts']}) and delay_s "
+                        f"({settings.supervisor['delay_s']}) must be at least 0")
     if settings.search not in searches:
         raise TuneError(f"search={settings.search} is not in conf/hparams_search/; choose from {', '.join(searches)}")
     if settings.lr_find["enabled"] and settings.lr_find["factor"] <= 1:
         raise TuneError(f"lr_find.factor={settings.lr_find['factor']} must be above 1, e.g. lr_find.factor=30")
+    missing = [folder for folder in settings.cache if not Path(folder).is_dir()]
+    if missing:
+        raise TuneError(f"cache: {missing[0]} is not a folder; name finished protocols' folders, e.g. "
+                        "cache=[outputs/tune/2026-12-01/10-00-00]")
     if settings.resume and not out_given:
         raise TuneError("resume=true continues a protocol's folder: name it with out=<folder>")
     if settings.resume and not settings.out.is_dir():

@@ -4,7 +4,10 @@ Per optimizer four studies in the protocol's storage, `<study>/<optimizer>/<stag
 
 - `search`: `budget` trials on the search seed, sampled by TPE and pruned by the protocol's pruner; when the best
   trial's lr lies near an end of the range, `widen.trials` more trials beyond that end (queued with fixed lrs);
-- `selection`: the top_k search trials, each rerun on every selection seed (queued trials);
+- `selection`: the top_k search trials rerun on the selection seeds as a small successive halving: every candidate
+  on the first selection seed, then round by round on the next seed only the candidates still in contention (their
+  mean so far within selection.margin of the leader's), until one is left or the seeds are spent (queued trials).
+  When fewer than top_k search trials finished, the pruned trials that got furthest stand in (stand-ins);
 - `tuned`: the chosen setting on the rerun seeds; `default`: the config default on the same seeds (queued).
 
 Every trial is created or taken (Optuna's ask) under the protocol's claim lock, so two workers never take the same
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from optlab.run.summary import Status
-from optlab.tune.search.outcome import trial_overrides
+from optlab.tune.search.outcome import PRUNING_CALLBACK, trial_overrides
 from optlab.tune.search.space import override_value
 from optlab.tune.search.storage import trial_id
 from optlab.tune.settings import TuneError, TuneSettings
@@ -49,6 +52,11 @@ class Item:
     trial_id: int  # the trial's id in the storage: what its run reports to and its heartbeat names
     overrides: list[str]
     label: str
+
+    @property
+    def folder(self) -> str:
+        """Its run's folder, relative to the protocol's: <stage>/<optimizer>/<label>."""
+        return f"{self.stage}/{folder_name(self.optimizer)}/{self.label}"
 
 
 class WorkQueue:
@@ -90,10 +98,9 @@ class WorkQueue:
                     listed = ", ".join(f"{k}: {recorded.get(k)} -> {protocol.get(k)}" for k in changed)
                     raise TuneError(f"the study {self.study_name(optimizer, stage)} holds another protocol ({listed});"
                                     " choose another study= or out=")
-            default = self.study(optimizer, "default")
-            if self.settings.defaults_too and not default.get_trials(deepcopy=False):
-                for seed in self.settings.rerun_seeds:
-                    default.enqueue_trial({}, user_attrs={"seed": seed, "overrides": []})
+            if self.settings.defaults_too:
+                enqueue_missing(self.study(optimizer, "default"),
+                                [{"seed": seed, "overrides": []} for seed in self.settings.rerun_seeds])
 
     # -- what is next ------------------------------------------------------------------------------------------------
 
@@ -121,18 +128,31 @@ class WorkQueue:
 
     def search_trials(self, optimizer: str) -> list[Any]:
         """The search's trials that count: a failed trial that was queued again is replaced by its retry."""
-        trials = self.study(optimizer, "search").get_trials(deepcopy=False)
+        return self.counted_trials(optimizer, "search")
+
+    def counted_trials(self, optimizer: str, stage: str) -> list[Any]:
+        """A stage's trials, each failed trial that was queued again replaced by its retry."""
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
+        trials = self.study(optimizer, stage).get_trials(deepcopy=False)
         retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
         return [t for t in trials if t.number not in retried]
 
     def search_range(self, optimizer: str) -> tuple[float, float] | None:
         """The lr range searched so far: the configured one, widened by every widening round."""
-        widened = self.study(optimizer, "search").user_attrs.get("lr_range")
-        if widened:
-            return float(widened[0]), float(widened[1])
+        widenings = self.widenings(optimizer)
+        if widenings:
+            return float(widenings[-1]["range"][0]), float(widenings[-1]["range"][1])
         return self.search_range_configured(optimizer)
+
+    def widenings(self, optimizer: str) -> list[dict[str, Any]]:
+        """The widening rounds so far, each {"range": the range after it, "lrs": its trials' lrs, "params": the
+        best trial's other values}: one attribute of the search study, written at once, so that a worker killed while
+        widening leaves a round planned in full or not at all."""
+        return list(self.study(optimizer, "search").user_attrs.get("widenings", []))
+
+    def widened_trials(self, optimizer: str) -> int:
+        return sum(len(widening["lrs"]) for widening in self.widenings(optimizer))
 
     def search_range_configured(self, optimizer: str) -> tuple[float, float] | None:
         """The lr range of conf/hparams_search (or of the learning-rate finder), before any widening."""
@@ -152,7 +172,7 @@ class WorkQueue:
         return distributions
 
     def _search_target(self, optimizer: str) -> int:
-        return self.settings.budget + int(self.study(optimizer, "search").user_attrs.get("widened_trials", 0))
+        return self.settings.budget + self.widened_trials(optimizer)
 
     def _search_done(self, optimizer: str) -> bool:
         import optuna
@@ -175,11 +195,26 @@ class WorkQueue:
                 ranked.append(trial)
         return ranked
 
+    def selection_candidates(self, optimizer: str) -> list[Any]:
+        """The top_k settings selection reruns: the best finished trials, and when fewer than top_k finished, the
+        pruned trials that got furthest stand in (the furthest rung first, then the accuracy there)."""
+        import optuna
+
+        top_k = self.settings.selection["top_k"]
+        finished = self.best_search_trials(optimizer)[:top_k]
+        taken = {tuple(sorted(t.params.items())) for t in finished}
+        pruned = [t for t in self.search_trials(optimizer)
+                  if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values
+                  and tuple(sorted(t.params.items())) not in taken]
+        pruned.sort(key=lambda t: (-max(t.intermediate_values), -search_score(t), t.number))
+        return finished + pruned[:top_k - len(finished)]
+
     def _take_search(self, optimizer: str) -> Item | None:
         import optuna
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         study = self.study(optimizer, "search")
+        self._queue_widening(optimizer)
         trials = self.search_trials(optimizer)
         waiting = sorted((t for t in trials if t.state == optuna.trial.TrialState.WAITING), key=lambda t: t.number)
         if waiting:  # a retried or widening trial: its lrs may lie beyond the configured range
@@ -190,7 +225,7 @@ class WorkQueue:
             study.sampler = optuna.samplers.TPESampler(
                 seed=self.settings.search_seed * 100_003 + len(trials), constant_liar=True,
                 n_startup_trials=max(1, self.settings.budget // 2))
-            trial = study.ask(self._distributions(optimizer, study.user_attrs.get("lr_range")))
+            trial = study.ask(self._distributions(optimizer, list(self.search_range(optimizer) or ()) or None))
         else:
             return None
         # A retry continues in the original's folder (from its checkpoint).
@@ -202,9 +237,15 @@ class WorkQueue:
         overrides = [f"hparams_search={self.settings.search}", f"optimizer={optimizer}",
                      *self._lr_find_range(optimizer), f"seed={self.settings.search_seed}",
                      *(f"{key}={override_value(value)}" for key, value in trial.params.items()),
-                     *trial_overrides(self.storage_url, study.study_name, tid),
+                     *trial_overrides(self.storage_url, study.study_name, tid), *self._rungs(),
+                     "test=false",  # judged on validation alone: nothing reads a search trial's test accuracy
                      *self._folder("search", optimizer, name)]
         return Item(optimizer, "search", study, trial, tid, overrides, name)
+
+    def _rungs(self) -> list[str]:
+        """A search trial validates at every rung, and its pruning callback counts in rungs."""
+        rungs = self.settings.rungs_per_epoch
+        return [f"trainer.val_check_interval={1 / rungs!r}", f"+{PRUNING_CALLBACK}.rungs_per_epoch={rungs}"]
 
     def _lr_find_range(self, optimizer: str) -> list[str]:
         if not self.settings.lr_find["enabled"]:
@@ -215,7 +256,7 @@ class WorkQueue:
     def _widen(self, optimizer: str, best: Any) -> bool:
         """Queue the widening trials when the best lr lies near an end of the range; True if it did."""
         widen, study = self.settings.widen, self.study(optimizer, "search")
-        rounds = int(study.user_attrs.get("widen_rounds", 0))
+        rounds = len(self.widenings(optimizer))
         lr_range = self.search_range(optimizer)
         if rounds >= widen["rounds"] or lr_range is None or LR not in best.params:
             return False
@@ -230,13 +271,21 @@ class WorkQueue:
                                                                     range(1, int(widen["trials"]) + 1)]
         else:
             return False
-        for value in lrs:
-            study.enqueue_trial({**best.params, LR: value}, user_attrs={"lr_range": new_range,
-                                                                          "widened": rounds + 1})
-        study.set_user_attr("lr_range", new_range)
-        study.set_user_attr("widen_rounds", rounds + 1)
-        study.set_user_attr("widened_trials", int(study.user_attrs.get("widened_trials", 0)) + len(lrs))
+        plan = {"range": new_range, "lrs": lrs, "params": {k: v for k, v in best.params.items() if k != LR}}
+        study.set_user_attr("widenings", [*self.widenings(optimizer), plan])
+        self._queue_widening(optimizer)
         return True
+
+    def _queue_widening(self, optimizer: str) -> None:
+        """Queue every planned widening trial not queued yet (all of a round just planned; the rest of one a killed
+        worker queued in part)."""
+        study = self.study(optimizer, "search")
+        held = {(t.user_attrs.get("widened"), t.user_attrs.get("widened_lr")) for t in study.get_trials(deepcopy=False)}
+        for round_number, plan in enumerate(self.widenings(optimizer), start=1):
+            for value in plan["lrs"]:
+                if (round_number, value) not in held:
+                    study.enqueue_trial({**plan["params"], LR: value}, user_attrs={
+                        "lr_range": plan["range"], "widened": round_number, "widened_lr": value})
 
     # -- selection, reruns ---------------------------------------------------------------------------------------
 
@@ -250,24 +299,40 @@ class WorkQueue:
             return default_done
         if self._widen(optimizer, ranked[0]):
             return False
-        selection = self.study(optimizer, "selection")
-        if self.settings.selection["seeds"] and not selection.get_trials(deepcopy=False):
-            for candidate in ranked[:self.settings.selection["top_k"]]:
-                for seed in self.settings.selection_seeds:
-                    selection.enqueue_trial({}, user_attrs={"seed": seed, "candidate": candidate.number,
-                                                            "overrides": setting_overrides(candidate)})
+        if self.settings.selection["seeds"] and (not self._stage_done(optimizer, "selection")
+                                                 or self._queue_selection_round(optimizer)):
             return False
-        if self.settings.selection["seeds"] and not self._stage_done(optimizer, "selection"):
-            return False
-        tuned = self.study(optimizer, "tuned")
-        if not tuned.get_trials(deepcopy=False):
-            chosen = self.chosen(optimizer)
-            self.study(optimizer, "search").set_user_attr("chosen", chosen.number)
-            for seed in self.settings.rerun_seeds:
-                tuned.enqueue_trial({}, user_attrs={"seed": seed, "candidate": chosen.number,
-                                                    "overrides": setting_overrides(chosen)})
+        chosen = self.chosen(optimizer)
+        self.study(optimizer, "search").set_user_attr("chosen", chosen.number)
+        if enqueue_missing(self.study(optimizer, "tuned"), [{"seed": seed, "candidate": chosen.number,
+                                                             "overrides": setting_overrides(chosen)}
+                                                            for seed in self.settings.rerun_seeds]):
             return False
         return self._stage_done(optimizer, "tuned") and default_done
+
+    def _queue_selection_round(self, optimizer: str) -> bool:
+        """Queue the next round of selection (the rounds before it finished); False when selection is over: the seeds
+        are spent, or one candidate is left in contention. Each round's candidates follow from the rounds before
+        it, so a round a killed worker queued only in part is completed, never queued twice."""
+        candidates = {t.number: t for t in self.selection_candidates(optimizer)}
+        scores, going_on = self.selection_scores(optimizer), set(candidates)
+        for index, seed in enumerate(self.settings.selection_seeds):
+            if index:
+                going_on = in_contention(scores, going_on, self.settings.selection["margin"])
+                if len(going_on) < 2:
+                    return False
+            wanted = [{"seed": seed, "candidate": number, "overrides": setting_overrides(candidates[number])}
+                      for number in sorted(going_on, key=list(candidates).index)]
+            if enqueue_missing(self.study(optimizer, "selection"), wanted):
+                return True
+        return False
+
+    def selection_rounds(self, optimizer: str) -> list[set[int]]:
+        """Per selection round so far (one selection seed each, in order): the candidates that ran it."""
+        rounds: dict[int, set[int]] = {}
+        for trial in self.study(optimizer, "selection").get_trials(deepcopy=False):
+            rounds.setdefault(trial.user_attrs["seed"], set()).add(trial.user_attrs["candidate"])
+        return [rounds[seed] for seed in self.settings.selection_seeds if seed in rounds]
 
     def selection_scores(self, optimizer: str) -> dict[int, list[float]]:
         """Per candidate (its search trial's number): its objective on each selection seed that finished."""
@@ -280,13 +345,13 @@ class WorkQueue:
         return scores
 
     def chosen(self, optimizer: str) -> Any:
-        """The candidate with the best mean over the selection seeds (the search's best without selection); a tie
-        goes to the better search score."""
-        ranked = self.best_search_trials(optimizer)
+        """Of the candidates that ran the last selection round, the best mean over the selection seeds (the search's
+        best without selection); a tie goes to the better search score."""
         if not self.settings.selection["seeds"]:
-            return ranked[0]
-        scores = self.selection_scores(optimizer)
-        return max(ranked[:self.settings.selection["top_k"]], key=lambda t: (mean(scores.get(t.number, [])), t.value))
+            return self.best_search_trials(optimizer)[0]
+        scores, finalists = self.selection_scores(optimizer), self.selection_rounds(optimizer)[-1]
+        return max((t for t in self.selection_candidates(optimizer) if t.number in finalists),
+                   key=lambda t: (mean(scores.get(t.number, [])), search_score(t)))
 
     def _stage_done(self, optimizer: str, stage: str) -> bool:
         import optuna
@@ -311,7 +376,8 @@ class WorkQueue:
                     name)
 
     def costs(self) -> list[dict[str, Any]]:
-        """Per optimizer and stage: runs finished, of them pruned, epochs trained and the runs' wall time summed."""
+        """Per optimizer and stage: runs finished, of them pruned and reused from the cache, epochs trained and the
+        runs' wall time summed (a reused run trained nothing here)."""
         rows = []
         for optimizer in self.settings.optimizers:
             for stage in STAGES:
@@ -319,7 +385,8 @@ class WorkQueue:
                           if "wall_s" in t.user_attrs]
                 rows.append({"optimizer": optimizer, "stage": stage, "runs": len(trials),
                              "pruned": sum(t.user_attrs.get("status") == str(Status.PRUNED) for t in trials),
-                             "epochs": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
+                             "reused": sum("reused_from" in t.user_attrs for t in trials),
+                             "epochs": round(sum(float(t.user_attrs.get("epochs", 0)) for t in trials), 2),
                              "wall_s": round(sum(float(t.user_attrs["wall_s"]) for t in trials), 3)})
         return rows
 
@@ -331,6 +398,31 @@ class WorkQueue:
 def mean(values: list[float]) -> float:
     """A candidate's selection score; 0.0, the worst, when none of its selection runs finished."""
     return sum(values) / len(values) if values else 0.0
+
+
+def enqueue_missing(study: Any, runs: list[dict[str, Any]]) -> bool:
+    """Queue the runs (their user attributes: seed, candidate, overrides) that the study does not hold yet; True if
+    any was queued. Called again after a worker was killed halfway through, it queues only the rest."""
+    held = {(t.user_attrs.get("seed"), t.user_attrs.get("candidate")) for t in study.get_trials(deepcopy=False)}
+    missing = [run for run in runs if (run["seed"], run.get("candidate")) not in held]
+    for run in missing:
+        study.enqueue_trial({}, user_attrs=run)
+    return bool(missing)
+
+
+def in_contention(scores: dict[int, list[float]], last_round: set[int], margin: float) -> set[int]:
+    """Of the candidates that ran the last round, those whose mean over the selection seeds so far is within
+    `margin` of the best such mean: they go on to the next seed, the others stop there."""
+    means = {number: mean(scores.get(number, [])) for number in last_round}
+    best = max(means.values())
+    return {number for number, value in means.items() if value >= best - margin}
+
+
+def search_score(trial: Any) -> float:
+    """A search trial's validation accuracy: its final one, or where a pruned trial stopped."""
+    if trial.value is not None:
+        return trial.value
+    return trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else 0.0
 
 
 def setting_overrides(trial: Any) -> list[str]:

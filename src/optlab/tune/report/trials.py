@@ -25,7 +25,7 @@ class Trial:
     reason: str
     params: dict[str, str] = field(default_factory=dict)  # what the search set ({"optimizer.lr": "0.0443..."})
     number: int = -1
-    epochs: int = 0
+    epochs: float = 0.0  # epochs trained, fractions included (a trial pruned at the first rung: 0.33)
     val_acc: float = math.nan  # the last validation accuracy it reached (a pruned trial's, where it stopped)
 
 
@@ -38,6 +38,7 @@ class SearchResult:
     widened_trials: int = 0
     chosen_number: int | None = None  # the setting rerun on the fresh seeds (after selection)
     selection: dict[int, list[float]] = field(default_factory=dict)  # candidate -> its selection-seed objectives
+    stand_ins: list[int] = field(default_factory=list)  # pruned trials that stood in for missing finished ones
     edge_within: float = 0.25
 
     @property
@@ -49,6 +50,12 @@ class SearchResult:
     @property
     def chosen(self) -> Trial | None:
         return next((t for t in self.trials if t.number == self.chosen_number), None)
+
+    def search_score(self, trial: Trial | None) -> float:
+        """A trial's validation accuracy on the search seed: a stand-in's where it was pruned."""
+        if trial is None:
+            return math.nan
+        return trial.val_acc if trial.number in self.stand_ins else trial.objective
 
     def selection_score(self, trial: Trial | None) -> float:
         return mean(self.selection[trial.number]) if trial is not None and trial.number in self.selection else math.nan
@@ -97,9 +104,17 @@ def read_search(queue: WorkQueue, optimizer: str) -> SearchResult:
         reason = t.user_attrs.get("reason", "its worker stopped and every retry too")
         objective = t.value if t.state == optuna.trial.TrialState.COMPLETE else 0.0
         trials.append(Trial(float(t.params[LR]), status, objective, reason, dict(t.params), t.number,
-                            int(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan))))
+                            float(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan))))
     configured = queue.search_range_configured(optimizer)
     return SearchResult(optimizer, trials, queue.search_range(optimizer) or (math.nan, math.nan),
-                        configured or (math.nan, math.nan), int(study.user_attrs.get("widened_trials", 0)),
+                        configured or (math.nan, math.nan), queue.widened_trials(optimizer),
                         study.user_attrs.get("chosen"), queue.selection_scores(optimizer),
-                        queue.settings.widen["within_decades"])
+                        _stand_ins(queue, optimizer), queue.settings.widen["within_decades"])
+
+
+def _stand_ins(queue: WorkQueue, optimizer: str) -> list[int]:
+    import optuna
+
+    if not queue.settings.selection["seeds"] or not queue.best_search_trials(optimizer):
+        return []
+    return [t.number for t in queue.selection_candidates(optimizer) if t.state == optuna.trial.TrialState.PRUNED]

@@ -7,7 +7,8 @@
   tuned accuracy (paired over the rerun seeds, Holm-corrected over optimizers), the test accuracy of the tuned
   reruns, the chosen setting's score on the search seed, the selection seeds and the fresh seeds (the winner's
   curse, measured), the rank before and after tuning; and what each stage cost, in runs, epochs and wall time;
-- `lr_sensitivity.png`: every trial's validation accuracy against its lr, per optimizer.
+- `lr_sensitivity.png`: every trial's validation accuracy against its lr, per optimizer;
+- `runs.csv` / `curves.csv`: the per-run records all of it rests on (optlab.tune.report.records).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from optlab.report.runs import find_run_folders
 from optlab.report.statistics import ALPHA, holm, mean_ci, paired_comparison
 from optlab.report.write import ReportOptions, write_report
 from optlab.run.summary import FILENAME, RunSummary, Status
+from optlab.tune.report.records import write_records
 from optlab.tune.report.sensitivity_figure import draw_sensitivity
 from optlab.tune.report.trials import SearchResult, read_search
 from optlab.tune.settings import TuneSettings
@@ -48,6 +50,7 @@ def write_tuning_report(settings: TuneSettings) -> Path:
     write_atomic(out / "tuning.csv", table.to_csv(index=False))
     costs = stage_costs(queue)
     write_atomic(out / "costs.csv", costs.to_csv(index=False))
+    write_records(queue, out)
     figure = draw_sensitivity(searches, default_lrs(default), optimizer_colours(settings.optimizers),
                               out / "lr_sensitivity.png")
     wall_time = json.loads((settings.out / RECORD).read_text())["wall_time_s"]
@@ -93,8 +96,9 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
             "lr_low": result.lr_range[0], "lr_high": result.lr_range[1],
             "configured_low": result.configured_range[0], "configured_high": result.configured_range[1],
             "default_lr": default_lrs(default).get(optimizer, math.nan),
-            "tuned_lr": chosen.lr if chosen else math.nan, "search_val_acc": chosen.objective if chosen else math.nan,
-            "selection_val_acc": result.selection_score(chosen),
+            "tuned_lr": chosen.lr if chosen else math.nan, "search_val_acc": result.search_score(chosen),
+            "selection_val_acc": result.selection_score(chosen), "stand_ins": len(result.stand_ins),
+            "selection_runs": sum(len(scores) for scores in result.selection.values()),
             "search_best_lr": best.lr if best else math.nan,
             "also_chosen": " ".join(f"{k}={v}" for k, v in chosen.params.items() if k != "optimizer.lr")
             if chosen else "",
@@ -148,15 +152,17 @@ def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, rep
     seeds = ", ".join(map(str, settings.rerun_seeds))
     selection = settings.selection
     chosen_how = (f"its top {selection['top_k']} trials rerun on selection seeds "
-                  f"{', '.join(map(str, settings.selection_seeds))} and the best mean there chosen"
+                  f"{', '.join(map(str, settings.selection_seeds))} a seed at a time, each going on while its mean "
+                  f"was within {100 * selection['margin']:g} point of the leader's, and the best mean of the last "
+                  "ones chosen (pruned trials that got furthest standing in where fewer finished)"
                   if selection["seeds"] else "its best trial chosen on the search seed alone")
     widen = settings.widen
     lines = [
         "# Tuning protocol",
         "",
         f"Equal budget: {settings.budget} trials per optimizer (conf/hparams_search/{settings.search}.yaml, seeded "
-        f"TPE, search seed {settings.search_seed}, pruner `{settings.pruner}` on validation accuracy after each "
-        f"epoch), {chosen_how}; the chosen setting rerun on fresh seeds {seeds}"
+        f"TPE, search seed {settings.search_seed}, pruner `{settings.pruner}` on validation accuracy at "
+        f"{settings.rungs_per_epoch} rung(s) per epoch), {chosen_how}; the chosen setting rerun on fresh seeds {seeds}"
         + (", beside the config default on the same seeds" if settings.defaults_too else "")
         + ". Every choice is made on validation accuracy; test accuracy is reported for the reruns only."
         + (f" Where the best lr lay within {widen['within_decades']:g} decade of an end of its range, that end was "
@@ -189,6 +195,10 @@ def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, rep
             f"| {_ci(row.tuned_test_acc, row.tuned_test_low, row.tuned_test_high)} "
             f"| {_pct(row.search_val_acc)} → {_pct(row.selection_val_acc)} → {_pct(row.tuned_val_acc)} "
             f"| {_rank(row.rank_default)} → {_rank(row.rank_tuned)} |")
+    stood_in = [f"{row.optimizer} ({row.stand_ins})" for row in table.itertuples() if row.stand_ins]
+    if stood_in:
+        lines += ["", f"Fewer than {selection['top_k']} search trials finished, so pruned ones stood in as selection "
+                  f"candidates (how many): {', '.join(stood_in)}."]
     notes = [f"- {row.optimizer}: {row.note}" for row in table.itertuples() if row.note]
     if notes:
         lines += ["", "Not rerun:", *notes]
@@ -210,12 +220,15 @@ def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, rep
 
 
 def render_costs(costs: pd.DataFrame) -> list[str]:
-    """What each stage cost over all optimizers (runs, of them pruned, epochs, the runs' wall time summed)."""
+    """What each stage cost over all optimizers (runs, of them pruned and reused from the cache, epochs, the runs'
+    wall time summed)."""
     lines = ["What each stage cost (all optimizers; wall time summed over runs, which ran side by side on the "
-             "workers):", "", "| stage | runs | pruned | epochs | run time |", "|---|---|---|---|---|"]
+             "workers; a run reused from the cache (`cache=`) is linked to the finished run it repeats, and trained "
+             "nothing here):", "", "| stage | runs | pruned | reused | epochs | run time |",
+             "|---|---|---|---|---|---|"]
     for stage, rows in costs.groupby("stage", sort=False):
-        lines.append(f"| {stage} | {rows.runs.sum()} | {rows.pruned.sum()} | {rows.epochs.sum()} "
-                     f"| {_minutes(rows.wall_s.sum())} |")
+        lines.append(f"| {stage} | {rows.runs.sum()} | {rows.pruned.sum()} | {rows.reused.sum()} "
+                     f"| {rows.epochs.sum():.1f} | {_minutes(rows.wall_s.sum())} |")
     return lines
 
 

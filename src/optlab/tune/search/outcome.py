@@ -34,13 +34,19 @@ def job_summary(job_return: Any) -> RunSummary | None:
     return RunSummary.read(Path(job_return.hydra_cfg.hydra.runtime.output_dir))
 
 
-def tell(study: Any, trial: Any, summary: RunSummary | None, wall_s: float) -> None:
+def tell(study: Any, trial: Any, summary: RunSummary | None, wall_s: float, reused_from: Path | None = None
+         ) -> None:
+    """Record the run's outcome on its trial; a run reused from the cache (`reused_from`) trained nothing here: no
+    epochs, no wall time, and the folder it came from."""
     import optuna
 
     status = summary.status if summary is not None else Status.FAILED
+    trained = summary.epochs_trained if summary is not None and reused_from is None else 0.0
     attributes = {"status": str(status), "reason": summary.reason if summary else "the run wrote no summary.json",
-                  "epochs": summary.epochs if summary else 0, "wall_s": round(wall_s, 3),
+                  "epochs": round(trained, 4), "wall_s": round(wall_s, 3),
                   "val_acc": summary.val_acc if summary else float("nan")}
+    if reused_from is not None:
+        attributes["reused_from"] = str(reused_from)
     for key, value in attributes.items():
         trial.set_user_attr(key, value)
     if status == Status.PRUNED:

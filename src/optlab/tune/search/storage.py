@@ -4,10 +4,15 @@ open it and several processes (or machines) can work on one study at once.
 Default: a SQLite file in the search's or protocol's folder (nothing to start). A database URL
 (postgresql+psycopg://user@host/db, mysql+pymysql://...) serves workers on many machines. SQLite rather than
 Optuna's JournalFileStorage: Optuna's heartbeat, which finds the trials of killed workers, needs an RDB storage.
+
+A URL's password is never written: every process connects through open_storage, which takes it from the environment
+(PASSWORD_VARIABLE, set by optlab.tune from a storage= that carries one; for PostgreSQL libpq's own PGPASSWORD or
+~/.pgpass work too), so the URL that runs, records and summaries hold is the one without it.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ from optlab.files import first_line
 
 SQLITE_FILE = "optuna.db"
 SQLITE_WAIT_S = 60  # a writer waits this long for another process's lock before SQLite gives up
+PASSWORD_VARIABLE = "OPTLAB_STORAGE_PASSWORD"  # the storage's password, for a URL that names a user but no password
 
 
 class StorageError(RuntimeError):
@@ -26,20 +32,48 @@ def default_url(folder: Path) -> str:
     return f"sqlite:///{folder.resolve() / SQLITE_FILE}"
 
 
-def shown(url: str) -> str:
-    """The URL as it may be printed: its password hidden."""
+def _parsed(url: str) -> Any:
+    """SQLAlchemy's URL object; None for a URL it cannot parse, which has no password to find and which opening
+    refuses in one line."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can parse: say it as given
+        return make_url(url)
+    except Exception:  # noqa: BLE001 - ArgumentError, or ValueError for a port that is not a number
+        return None
+
+
+def shown(url: str) -> str:
+    """The URL as it may be printed: its password hidden (one SQLAlchemy cannot parse: as given)."""
+    parsed = _parsed(url)
+    return url if parsed is None else parsed.render_as_string(hide_password=True)
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """The URL without its password, and the password (None when it has none): the first is what optlab may keep
+    and write, the second belongs in the environment (PASSWORD_VARIABLE)."""
+    parsed = _parsed(url)
+    if parsed is None or parsed.password is None:
+        return url, None
+    # NamedTuple's _replace: URL.set(password=None) leaves the password as it is (None there means "unchanged")
+    return parsed._replace(password=None).render_as_string(hide_password=False), str(parsed.password)
+
+
+def with_password(url: str) -> str:
+    """The URL to connect with, in memory only: PASSWORD_VARIABLE's password added when the URL names a user but no
+    password and the variable is set (a URL with a password, or without a user like SQLite's, is left as it is)."""
+    parsed = _parsed(url)
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if parsed is None or not password or parsed.username is None or parsed.password is not None:
         return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def open_storage(url: str, heartbeat: dict[str, Any] | None = None) -> Any:
-    """An RDBStorage on `url`, with Optuna's heartbeat when `heartbeat` gives interval_s, grace_s and retries (a
-    trial whose worker stopped beating for grace_s is failed and, up to `retries` times, queued again with the same
-    parameters and its intermediate values: RetryHeartbeatStaleTrialCallback)."""
+    """An RDBStorage on `url` (its password from the environment: with_password), with Optuna's heartbeat when
+    `heartbeat` gives interval_s, grace_s and retries (a trial whose worker stopped beating for grace_s is failed
+    and, up to `retries` times, queued again with the same parameters and its intermediate values:
+    RetryHeartbeatStaleTrialCallback)."""
     import optuna
     from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -56,7 +90,7 @@ def open_storage(url: str, heartbeat: dict[str, Any] | None = None) -> Any:
                     max_retry=int(heartbeat["retries"]), inherit_intermediate_values=True)}
     engine = {"connect_args": {"timeout": SQLITE_WAIT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return RDBStorage(url, engine_kwargs=engine, **beat)
+        return RDBStorage(with_password(url), engine_kwargs=engine, **beat)
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors have no common base
         raise StorageError(f"the Optuna storage {shown(url)} cannot be opened: {first_line(error)}") from None
 

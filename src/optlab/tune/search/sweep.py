@@ -4,6 +4,8 @@
 The study lives in Optuna's storage (default: optuna.db in the sweep folder), so a sweep run again into the same
 folder continues it: finished and pruned trials count towards n_trials, and a trial a killed sweep left running is
 run again with the same parameters. One sweep process per study; for many workers on one study use optlab.tune.
+A storage URL with a password is refused: Hydra writes hydra.sweeper.storage into every run's .hydra/, so the
+password comes from the environment instead (optlab.tune.search.storage.open_storage).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 from optlab.files import write_atomic
 from optlab.tune.search.outcome import job_summary, tell, trial_overrides
 from optlab.tune.search.space import SearchSpaceError, distribution, override_value, search_space
-from optlab.tune.search.storage import StorageError, default_url, open_storage, shown, trial_id
+from optlab.tune.search.storage import (
+    PASSWORD_VARIABLE,
+    StorageError,
+    default_url,
+    open_storage,
+    shown,
+    split_password,
+    trial_id,
+)
 
 log = logging.getLogger(__name__)
 RESULTS = "optimization_results.yaml"
@@ -46,6 +56,10 @@ def split_arguments(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
 def run_search(settings: dict[str, Any], config: DictConfig, launcher: Any, arguments: list[str]) -> None:
     import optuna
 
+    if settings["storage"] and split_password(settings["storage"])[1] is not None:
+        raise SearchError(f"hydra.sweeper.storage holds a password, which Hydra would write into every run's .hydra/:"
+                          f" give the URL without it and the password in {PASSWORD_VARIABLE} (or, for PostgreSQL, "
+                          "PGPASSWORD or ~/.pgpass)")
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     url = settings["storage"] or default_url(sweep_dir)
