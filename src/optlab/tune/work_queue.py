@@ -302,8 +302,10 @@ class WorkQueue:
         if self.settings.selection["seeds"] and (not self._stage_done(optimizer, "selection")
                                                  or self._queue_selection_round(optimizer)):
             return False
-        chosen = self.chosen(optimizer)
-        self.study(optimizer, "search").set_user_attr("chosen", chosen.number)
+        search = self.study(optimizer, "search")
+        if "chosen" not in search.user_attrs:  # chosen once, when selection ends; not again at every claim
+            search.set_user_attr("chosen", self.chosen(optimizer).number)
+        chosen = next(t for t in self.search_trials(optimizer) if t.number == search.user_attrs["chosen"])
         if enqueue_missing(self.study(optimizer, "tuned"), [{"seed": seed, "candidate": chosen.number,
                                                              "overrides": setting_overrides(chosen)}
                                                             for seed in self.settings.rerun_seeds]):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from optlab.config.run_identity import identity_key
+from optlab.config.run_identity import identity_key, override_pairs
 from optlab.files import write_atomic
 from optlab.report.runs import read_curves
 from optlab.run.summary import RunSummary, Status
@@ -68,8 +68,7 @@ def _row(queue: WorkQueue, optimizer: str, stage: str, trial: Any) -> dict[str, 
 
 def _setting(overrides: list[str]) -> dict[str, Any]:
     """{"optimizer.lr": 0.0042} from a rerun's ["optimizer.lr=0.0042"]: the setting it repeats."""
-    pairs = (override.split("=", 1) for override in overrides)
-    return {key: _value(value) for key, value in pairs}
+    return {key: _value(value) for key, value in override_pairs(overrides).items()}
 
 
 def _value(text: str) -> Any:
