@@ -35,7 +35,7 @@ def test_impossible_data_placement_is_one_line(make_cfg, overrides: list[str], m
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # past the no-GPU check, to the placement one
     with pytest.raises(ConfigError, match=message):
-        check_config(make_cfg(*overrides), "sgd", multirun=False, overrides=overrides)
+        check_config(make_cfg(*overrides), "sgd", multirun=False)
 
 
 def test_compiled_model_trains_to_the_eager_numbers_and_keeps_its_checkpoint_keys(make_cfg, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from helpers import (
     wait_until,
     worker_training,
 )
+from omegaconf.errors import InterpolationResolutionError
 
 from optlab.run.summary import RunSummary, Status
 from optlab.tune.report.trials import SearchResult, Trial, read_search
@@ -84,14 +85,23 @@ def test_hparams_search_prunes_and_a_second_sweep_continues_its_study(tmp_path: 
 
 
 @pytest.mark.parametrize("optimizer", sorted(
-    str(p.relative_to(CONF / "optimizer").with_suffix("")) for p in (CONF / "optimizer").rglob("*.yaml")))
-def test_every_config_default_lr_lies_inside_its_search_range(optimizer: str, tmp_path: Path) -> None:
+    str(p.relative_to(CONF / "optimizer").with_suffix("")) for p in (CONF / "optimizer").rglob("*.yaml")
+    if p.stem != "any"))
+def test_every_config_default_lr_lies_inside_its_three_decade_search_range(optimizer: str, tmp_path: Path) -> None:
+    """The equal budget: every shipped optimizer's lr range is three decades wide, its default inside."""
     cfg = compose_config([f"optimizer={optimizer}", "hparams_search=lr"], tmp_path)
     low, high = cfg.search.lr_range
-    assert 0 < low < high and math.log10(high / low) <= 5
-    if cfg.optimizer.lr is not None:  # zoo/any: the library's own default, its range the table's widest
-        assert low <= cfg.optimizer.lr <= high
+    assert math.log10(high / low) == pytest.approx(3) and low <= cfg.optimizer.lr <= high
     assert f"interval({low}, {high})" in cfg.hydra.sweeper.params["optimizer.lr"]
+
+
+@pytest.mark.parametrize("optimizer", ["zoo/any", "custom/any"])
+def test_an_unlisted_optimizer_without_an_lr_cannot_be_searched(optimizer: str, tmp_path: Path) -> None:
+    """Its range is centred on its lr (tests/test_own_optimizer.py): none given, none guessed."""
+    cfg = compose_config([f"optimizer={optimizer}", "optimizer.lr=null", "hparams_search=lr"], tmp_path)
+    with pytest.raises(InterpolationResolutionError, match="optimizer.lr is null, and the search's range is placed "
+                                                            "around it: give the lr your optimizer would use"):
+        _ = cfg.search.lr_range[0]
 
 
 def test_the_search_space_reads_hydras_sweep_syntax() -> None:

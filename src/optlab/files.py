@@ -4,6 +4,8 @@
   summary.json, report or record behind.
 - first_line: what optlab quotes of an error in its one-line messages: the error's first line, or its type when it
   says nothing (str() of some errors is empty, and `"".splitlines()[0]` would raise in the middle of reporting).
+- innermost_error: the error at the bottom of a chain, the one that says why (Hydra's "Error locating target" wraps
+  the ImportError of the user's module).
 """
 
 from __future__ import annotations
@@ -30,3 +32,10 @@ def write_atomic(path: Path, text: str) -> Path:
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def innermost_error(error: BaseException) -> BaseException:
+    """The exception at the bottom of a chain (each __cause__, else __context__)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error

@@ -27,10 +27,22 @@ def run_folder_name(optimizer: str, overrides: ListConfig, seed: int) -> str:
 
 
 def optimizer_name(*, _root_: DictConfig) -> str:
-    """The optimizer config's name without its folder (textbook/adam -> adam), as hparams_search's lr table knows
-    it; in the launching process (whose config still holds `hydra`) and in a job (where only HydraConfig does)."""
+    """The optimizer's name as hparams_search's lr table knows it: a custom optimizer's optimizer_name, else its
+    config's name without the folder (textbook/adam -> adam); in the launching process (whose config still holds
+    `hydra`) and in a job (where only HydraConfig does)."""
+    if _root_.get("optimizer_name") is not None:
+        return str(_root_.optimizer_name)
     choices = _root_.hydra.runtime.choices if "hydra" in _root_ else HydraConfig.get().runtime.choices
     return str(choices.optimizer).rsplit("/", 1)[-1]
+
+
+def lr_range_end(lr: Any, decades: float, side: int) -> float:
+    """One end (side -1: low, +1: high) of the lr search range of an optimizer the table does not list: `decades`
+    wide in log lr, centred on its configured lr (three for every shipped one, so yours gets the same budget)."""
+    if lr is None:
+        raise ValueError("optimizer.lr is null, and the search's range is placed around it: give the lr your "
+                         "optimizer would use by default, e.g. optimizer.lr=0.001")
+    return float(lr) * 10 ** (side * float(decades) / 2)
 
 
 def slurm_gpus(accelerator: str, devices: Any) -> int | None:
@@ -49,6 +61,7 @@ RESOLVERS = {
     "optlab_run_name": run_folder_name,
     "optlab_folder_name": lambda path: Path(path).name,
     "optlab_optimizer_name": optimizer_name,
+    "optlab_lr_range_end": lr_range_end,
     "optlab_gpu_for_job": gpu_for_this_job,
     "optlab_slurm_gpus": slurm_gpus,
     "optlab_single_run": single_run,

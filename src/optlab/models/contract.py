@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from optlab.config.checks import ConfigError
-from optlab.files import first_line
+from optlab.files import first_line, innermost_error
 
 PROBE_BATCH = 2  # a batch of 2, not 1: a BatchNorm in training mode refuses a batch of one
 
@@ -32,7 +32,7 @@ def build_model(model_cfg: DictConfig, input_shape: tuple[int, int, int], num_cl
     except InstantiationException as error:
         cause = error.__cause__ or error
         if "Error locating target" in str(error):
-            innermost = _innermost(cause)
+            innermost = innermost_error(cause)
             raise ConfigError(
                 f"model._target_={target} cannot be imported ({type(innermost).__name__}: {first_line(innermost)}); "
                 "run from the folder that holds its module (python -m optlab.train looks there) or add that folder "
@@ -95,9 +95,3 @@ def ordered_parameters(model: nn.Module, input_shape: tuple[int, int, int], num_
                 parameters.append(param)
     return parameters
 
-
-def _innermost(error: BaseException) -> BaseException:
-    """The exception at the bottom of a chain: Hydra's "Error loading 'x.Y'" wraps the ImportError that says why."""
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    return error

@@ -28,6 +28,7 @@ from optlab.config.run_mode import is_multirun
 from optlab.data.datamodule import ready_datamodule
 from optlab.data.sources import DataError
 from optlab.models.build import build_model, checked_parameters
+from optlab.optim.contract import check_optimizer
 from optlab.optim.measure import parameter_assignment, state_bytes, unsupported_reason
 from optlab.run.callbacks import Diverged, EpochTimer, StopRun, steps_per_epoch
 from optlab.run.classifier import Classifier, SchedulerSpec
@@ -59,7 +60,7 @@ def start_summary(cfg: DictConfig) -> RunSummary:
     overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)  # as typed: ${pruner} kept
     config, versions = flat_config(cfg), package_versions()
     return RunSummary(
-        optimizer=choices["optimizer"],
+        optimizer=str(cfg.get("optimizer_name") or choices["optimizer"]),  # custom/any's optimizer_name
         data=choices["data"],
         model=override_pairs(overrides).get("model._target_", choices["model"]),  # a user's model by its class
         scheduler=choices["scheduler"],
@@ -88,8 +89,8 @@ def train(cfg: DictConfig) -> RunSummary:
         log.info("resume: %s already finished (%s), skipped", output_dir, previous.status)
         return previous
 
-    check_config(cfg, summary.optimizer, multirun=multirun,
-                 overrides=summary.overrides)
+    check_config(cfg, summary.optimizer, multirun=multirun)
+    check_optimizer(cfg.optimizer, summary.optimizer, summary.overrides)  # before any data is read
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     datamodule, model, parameters = prepare(cfg)

@@ -41,7 +41,8 @@ def run_finder(settings: TuneSettings, optimizer: str, folder: Path) -> tuple[fl
     from optlab.config.compose import compose_config
     from optlab.run.job import build_module, prepare
 
-    cfg = compose_config("train", [*settings.train_overrides, f"optimizer={optimizer}", f"seed={settings.search_seed}"])
+    cfg = compose_config("train", [*settings.train_overrides, f"optimizer={settings.config_of(optimizer)}",
+                                   f"seed={settings.search_seed}"])
     datamodule, model, parameters = prepare(cfg)
     module = build_module(cfg, model, instantiate(cfg.optimizer, _convert_="all"), parameters)
     trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=1, precision=cfg.trainer.precision,

@@ -77,7 +77,8 @@ def _run(settings: TuneSettings, url: str) -> None:
 
 def search_params(settings: TuneSettings, optimizer: str, lr_range: tuple[float, float] | None) -> dict[str, str]:
     """hydra.sweeper.params of conf/hparams_search/<search> for this optimizer, resolved (its lr range filled in)."""
-    overrides = [*settings.train_overrides, f"hparams_search={settings.search}", f"optimizer={optimizer}"]
+    overrides = [*settings.train_overrides, f"hparams_search={settings.search}",
+                 f"optimizer={settings.config_of(optimizer)}"]
     if lr_range is not None:
         overrides.append(f"search.lr_range=[{lr_range[0]!r},{lr_range[1]!r}]")
     try:
@@ -96,8 +97,10 @@ def _lr_find(settings: TuneSettings, optimizer: str) -> tuple[float, float]:
 
 
 def worker_command(settings: TuneSettings, index: int) -> list[str]:
+    """Its base config holds the first optimizer (each run names its own): custom/any's overrides need it there."""
     threads = ["torch_threads=1"] if settings.workers > 1 else []
-    return [sys.executable, "-m", "optlab.train", "-m", *settings.train_overrides, f"pruner={settings.pruner}",
+    first = f"optimizer={settings.config_of(settings.optimizers[0])}"
+    return [sys.executable, "-m", "optlab.train", "-m", *settings.train_overrides, first, f"pruner={settings.pruner}",
             *threads, "report.enabled=false", "resume=true", "resume_refused=stop",
             "hydra/sweeper=optlab_tune_worker", f"hydra.sweeper.protocol={settings.out.resolve()}",
             f"hydra.sweep.dir={settings.out.resolve() / 'workers' / str(index)}"]

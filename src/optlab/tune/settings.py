@@ -27,6 +27,8 @@ from optlab.config.run_identity import override_key
 from optlab.files import first_line
 from optlab.tune.search.storage import PASSWORD_VARIABLE, split_password
 
+CUSTOM = "custom/any"  # conf/optimizer/custom/any.yaml: a user's class from the command line
+
 
 class TuneError(ValueError):
     """A protocol that cannot start or continue; the message says what to change."""
@@ -54,6 +56,11 @@ class TuneSettings:
     resume: bool
     cache: list[str]  # finished protocols' folders whose runs a rerun of the same identity reuses
     train_overrides: list[str] = field(default_factory=list)  # given to every optlab.train run
+    configs: dict[str, str] = field(default_factory=dict)  # a name that is not its config's: signsgd -> custom/any
+
+    def config_of(self, optimizer: str) -> str:
+        """The optimizer's config (`optimizer=<it>`): its own name, but a custom optimizer's, which is custom/any."""
+        return self.configs.get(optimizer, optimizer)
 
     @property
     def rerun_seeds(self) -> list[int]:
@@ -75,7 +82,7 @@ class TuneSettings:
         storage, heartbeat, supervisor), nor which optimizers (each is searched and rerun on its own, so one may be
         added to a finished protocol)."""
         record = json.loads(json.dumps(asdict(self), default=str))
-        for key in ("out", "resume", "workers", "optimizers", "storage", "heartbeat", "supervisor", "cache"):
+        for key in ("out", "resume", "workers", "optimizers", "configs", "storage", "heartbeat", "supervisor", "cache"):
             record.pop(key)
         return record
 
@@ -101,7 +108,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
     with optlab_configs() as loader:
         own_keys = set(compose(config_name="tune").keys())
         mine = [a for a in arguments if _key(a) in own_keys and _key(a) != "optimizer"]
-        choice = next((a.split("=", 1)[1] for a in reversed(arguments) if _key(a) == "optimizer"), None)
+        choice = next((a.split("=", 1)[1] for a in reversed(arguments) if override_key(a) == "optimizer"), None)
         if any(_key(a) == "storage" and not _one_value(a) for a in mine):
             raise TuneError(f"storage= is not one URL Hydra can read: leave its password out and give it in "
                             f"{PASSWORD_VARIABLE} (or percent-encode the password's , = ' {{ and such)")
@@ -112,8 +119,11 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         optimizers = expand_choice(choice if choice is not None else str(cfg.optimizer),
                                    loader.get_group_options("optimizer"), group_options(loader, "optimizer"))
         searches = loader.get_group_options("hparams_search")
-        train_overrides = [a for a in arguments if _key(a) not in own_keys]
-        check_train_overrides(train_overrides, optimizers[0])
+        # optimizer.lr=... and such configure the optimizer of every run: the training's, not the protocol's
+        train_overrides = [a for a in arguments if _key(a) not in own_keys or override_key(a).startswith("optimizer.")]
+        configs = custom_names(optimizers, train_overrides)
+        optimizers = [next((n for n, c in configs.items() if c == o), o) for o in optimizers]
+        check_train_overrides(train_overrides, configs.get(optimizers[0], optimizers[0]))
     settings = TuneSettings(
         optimizers=optimizers, budget=cfg.budget, seeds=cfg.seeds, search_seed=cfg.search_seed, search=cfg.search,
         defaults_too=cfg.defaults_too, lr_find=OmegaConf.to_container(cfg.lr_find),
@@ -123,7 +133,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         storage=storage_without_password(cfg.storage),
         heartbeat=OmegaConf.to_container(cfg.heartbeat), supervisor=OmegaConf.to_container(cfg.supervisor),
         out=Path(cfg.out), resume=cfg.resume, cache=[str(Path(folder).resolve()) for folder in cfg.cache],
-        train_overrides=train_overrides,
+        train_overrides=train_overrides, configs=configs,
     )
     check_settings(settings, searches, out_given=any(_key(a) == "out" for a in arguments))
     return settings
@@ -177,6 +187,22 @@ def expand_choice(value: str, options: list[str], every_option: list[str]) -> li
     if not names:
         raise TuneError(f"optimizer={value} matches no optimizer config; choose from {', '.join(options)}")
     return names
+
+
+def custom_names(optimizers: list[str], train_overrides: list[str]) -> dict[str, str]:
+    """{its optimizer_name: "custom/any"} for optimizer=custom/any. Its class and settings come as overrides, which
+    every optimizer of a protocol would get, so it is tuned alone (or against= a published protocol)."""
+    if CUSTOM not in optimizers:
+        return {}
+    if len(optimizers) > 1:
+        raise TuneError(f"optimizer={','.join(optimizers)}: optimizer={CUSTOM} takes its class from overrides that "
+                        "every optimizer of the protocol would get; tune it alone, or write conf/optimizer/<name>.yaml "
+                        "in your folder (hydra.searchpath=[file://conf]) to tune it beside others")
+    names = [a.split("=", 1)[1] for a in train_overrides if override_key(a) == "optimizer_name"]
+    if not names:
+        raise TuneError(f"optimizer={CUSTOM} needs its name for the protocol's studies and report: "
+                        "optimizer_name=<yours>")
+    return {names[-1]: CUSTOM}
 
 
 def check_train_overrides(overrides: list[str], optimizer: str) -> None:

@@ -234,7 +234,7 @@ class WorkQueue:
         number = trial.number if retried is None else retried
         lr = trial.params.get(LR)
         name = f"{number:03d}_{folder_name(optimizer)}" + (f"_lr{lr:.3g}" if lr is not None else "")
-        overrides = [f"hparams_search={self.settings.search}", f"optimizer={optimizer}",
+        overrides = [f"hparams_search={self.settings.search}", f"optimizer={self.settings.config_of(optimizer)}",
                      *self._lr_find_range(optimizer), f"seed={self.settings.search_seed}",
                      *(f"{key}={override_value(value)}" for key, value in trial.params.items()),
                      *trial_overrides(self.storage_url, study.study_name, tid), *self._rungs(),
@@ -372,7 +372,7 @@ class WorkQueue:
         attrs = trial.user_attrs
         name = (f"trial{attrs['candidate']:03d}_seed{attrs['seed']}" if stage == "selection"
                 else f"seed{attrs['seed']}")
-        overrides = [f"optimizer={optimizer}", *attrs["overrides"], f"seed={attrs['seed']}",
+        overrides = [f"optimizer={self.settings.config_of(optimizer)}", *attrs["overrides"], f"seed={attrs['seed']}",
                      *self._folder(stage, optimizer, name)]
         return Item(optimizer, stage, study, trial, trial_id(self.storage, study.study_name, trial.number), overrides,
                     name)
