@@ -16,11 +16,11 @@ from scipy import stats
 
 from optlab.config.run_identity import group_label, run_name, swept_keys, varying_keys
 from optlab.report.runs import Run, load_runs
-from optlab.report.statistics import holm, mean_ci, paired_comparison
+from optlab.report.statistics import NOT_SEPARATED, holm, mean_ci, paired_comparison, verdict
 from optlab.report.table import time_to_target
 from optlab.report.write import ReportOptions, write_report
 from optlab.run.job import train
-from optlab.run.summary import RunSummary
+from optlab.run.summary import RunSummary, Status
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = {"comparison.png", "ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png",
@@ -100,7 +100,7 @@ def test_table_numbers_are_the_runs_numbers_with_cis_and_paired_tests(runs_root:
                                  [adam[s]["test_acc"] for s in (1, 2, 3)]).pvalue
     assert table.loc["sgd", "p"] == pytest.approx(expected_p)
     assert table.loc["sgd", "p_holm"] == pytest.approx(min(1.0, expected_p))  # the only finite test
-    assert table.loc["sgd", "verdict"] == ("lower" if expected_p < 0.05 else "indistinguishable")
+    assert table.loc["sgd", "verdict"] == ("lower" if expected_p < 0.05 else NOT_SEPARATED)
     assert table.loc["sgd", "status"] == "1 diverged, 3 ok"
 
 
@@ -125,13 +125,15 @@ def test_diverged_and_skipped_runs_show_their_status_and_reason(runs_root: Path,
     assert "sparseadam: 1 skipped — SparseAdam does not support dense gradients" in markdown
 
 
-def test_observations_say_indistinguishable_when_tests_do_not_separate(lr_sweep: Path, tmp_path: Path) -> None:
+def test_observations_say_not_separated_when_tests_do_not_separate(lr_sweep: Path, tmp_path: Path) -> None:
     """Two seeds per lr: the paired test has one degree of freedom; its verdict decides the wording."""
     outputs = write_report([lr_sweep], tmp_path, ReportOptions())
     row = pd.read_csv(outputs.table).set_index("group").loc["adam lr=0.1"]
     markdown = outputs.markdown.read_text()
-    if row["verdict"] == "indistinguishable":
-        assert "Indistinguishable from adam lr=0.0001 at 2 seeds: adam lr=0.1." in markdown
+    assert "ndistinguishable" not in markdown
+    if row["verdict"] == NOT_SEPARATED:
+        assert ("Not separated from adam lr=0.0001 at 2 seeds (no evidence of a difference, nor of equality): "
+                "adam lr=0.1.") in markdown
     else:
         assert "Below adam lr=0.0001" in markdown and row["p_holm"] < 0.05
 
@@ -289,12 +291,14 @@ def test_group_labels_name_only_the_keys_a_group_has() -> None:
 
 def forest_table(diffs: dict[str, float], seeds: str = "1,2,3") -> pd.DataFrame:
     """A report table as summarise writes it: the reference at 90%, every other group at its paired difference
-    with an interval of +-0.5 points, separated when more than a point away."""
-    rows = [{"group": "ref", "optimizer": "ref", "verdict": "reference", "diff": 0.0, "diff_low": math.nan,
-             "diff_high": math.nan, "compared_on": "test_acc", "test_acc": 0.9, "seeds": seeds}]
+    with an interval at Holm's level of +-0.5 points, separated when more than a point away."""
+    rows = [{"group": "ref", "optimizer": "ref", "verdict": "reference", "diff": 0.0, "diff_holm_low": math.nan,
+             "diff_holm_high": math.nan, "diff_holm_level": math.nan, "compared_on": "test_acc", "test_acc": 0.9,
+             "seeds": seeds}]
     for name, diff in diffs.items():
-        rows.append({"group": name, "optimizer": name, "diff": diff, "diff_low": diff - 0.005,
-                     "diff_high": diff + 0.005, "verdict": "lower" if diff < -0.01 else "indistinguishable",
+        rows.append({"group": name, "optimizer": name, "diff": diff, "diff_holm_low": diff - 0.005,
+                     "diff_holm_high": diff + 0.005, "diff_holm_level": 0.99,
+                     "verdict": "lower" if diff < -0.01 else NOT_SEPARATED,
                      "compared_on": "test_acc", "test_acc": 0.9 + diff, "seeds": seeds})
     return pd.DataFrame(rows)
 
@@ -320,13 +324,16 @@ def test_the_comparison_figure_is_not_squeezed_by_one_far_group(tmp_path: Path, 
     filled = {round(float(p.get_xdata()[0]), 1) for p in points if p.get_markerfacecolor() != "white"}
     assert filled == {round(-0.2 * i, 1) for i in range(6, 16)}  # the ten more than a point below
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend == ["separated (Holm p < 0.05)", "indistinguishable"]  # no group untested: no entry for it
+    assert legend == ["separated (Holm p < 0.05)", "not separated (Holm p ≥ 0.05)"]  # none untested: no entry
+    assert "intervals at Holm's levels (99.0%) over 3 paired seeds; one excludes 0 exactly when filled" \
+        in ax.get_xlabel()
 
 
 def test_the_comparison_figure_says_when_there_are_no_intervals(tmp_path: Path, monkeypatch) -> None:
     from optlab.report import figures, forest
 
-    table = forest_table({"adam": -0.01, "sgd": 0.02}, seeds="1,2").assign(diff_low=math.nan, diff_high=math.nan)
+    table = forest_table({"adam": -0.01, "sgd": 0.02}, seeds="1,2").assign(diff_holm_low=math.nan,
+                                                                            diff_holm_high=math.nan)
     drawn = []
     monkeypatch.setattr(forest, "save", lambda fig, path: drawn.append(fig) or path)
     forest.forest(table, figures.group_styles(table), "t", tmp_path / "c.png")
@@ -345,14 +352,69 @@ def test_an_untested_group_says_why() -> None:
     """Two seeds with the same difference (accuracy moves in steps of 1/297 on digits) leave a t-test nothing to
     work with: that, not "fewer than two seeds", is what the verdict and the observations say."""
     from optlab.report.observations import write_observations
-    from optlab.report.table import _verdict
 
-    assert _verdict(-0.044, math.nan, 2) == "untested (the same difference on all 2 paired seeds)"
-    assert _verdict(-0.044, math.nan, 1) == "untested (1 paired seed)"
+    assert verdict(-0.044, math.nan, 2) == "untested (the same difference on all 2 paired seeds)"
+    assert verdict(-0.044, math.nan, 1) == "untested (1 paired seed)"
     table = forest_table({"rprop": -0.044, "adam": -0.01}, seeds="1,2").assign(
-        verdict=["reference", "untested (the same difference on all 2 paired seeds)", "indistinguishable"],
+        verdict=["reference", "untested (the same difference on all 2 paired seeds)", NOT_SEPARATED],
         val_acc=[0.97, 0.93, 0.96], test_acc_low=math.nan, test_acc_high=math.nan, reference="ref",
-        epochs_to_target=math.nan, status="2 ok", evaluations_per_step=1.0, epoch_time_s=math.nan,
-        optimizer_state_bytes=math.nan)
+        reference_ties="", holm_tests=1, holm_family="this report", epochs_to_target=math.nan, status="2 ok",
+        evaluations_per_step=1.0, epoch_time_s=math.nan, optimizer_state_bytes=math.nan)
     lines = write_observations(table, {})
     assert "Not tested against ref: rprop (the same difference on all 2 paired seeds)." in lines
+
+
+def synthetic_run(group: str, seed: int, test_acc: float, val_acc: float, val_loss: float = 0.3) -> Run:
+    """A finished run with no curves: all the table and its comparisons read."""
+    summary = RunSummary(group, "digits", "cifar_net", "none", "32-true", seed, 0.001, status=Status.OK,
+                         val_acc=val_acc, test_acc=test_acc, val_loss=val_loss, choices={"optimizer": group})
+    return Run(Path(f"/runs/{group}/{seed}"), summary, curves([], []))
+
+
+def tied_groups(muon_loss: float, lion_loss: float) -> dict[str, list[Run]]:
+    """Muon and Lion 1.2e-8 apart in mean validation accuracy (tuning_v2's float tie), Adam a point below."""
+    tests = {1: 0.89, 2: 0.90, 3: 0.88}
+    return {"muon": [synthetic_run("muon", s, t, 0.8928000092506408, muon_loss) for s, t in tests.items()],
+            "lion": [synthetic_run("lion", s, t + 0.001, 0.8927999973297119, lion_loss) for s, t in tests.items()],
+            "adam": [synthetic_run("adam", s, t - 0.01, 0.8828, 0.35) for s, t in tests.items()]}
+
+
+@pytest.mark.parametrize("muon_loss, lion_loss, reference", [
+    (0.3410, 0.3455, "muon"),  # the lower validation loss breaks the tie
+    (0.3455, 0.3410, "lion"),  # even against Muon's (float) higher mean
+    (0.3410, 0.3410, "lion"),  # equal losses: the name, alphabetically
+])
+def test_a_float_tie_for_the_reference_is_said_and_broken_by_the_documented_rule(
+        muon_loss: float, lion_loss: float, reference: str) -> None:
+    from optlab.report.observations import write_observations
+    from optlab.report.table import summarise
+
+    table = summarise(tied_groups(muon_loss, lion_loss), None, "val_acc", None)
+    other = "lion" if reference == "muon" else "muon"
+    assert (table["reference"] == reference).all() and (table["reference_ties"] == other).all()
+    first = write_observations(table, {})[0]
+    assert first.startswith(f"Tied within 1e-06 for the highest mean validation accuracy with {other} (broken by the "
+                            "lower mean validation loss, then the name; validation loss ")
+    assert f"): {reference} (89.28%)" in first and "Highest" not in first
+
+
+def test_a_named_reference_in_a_tie_is_not_said_to_be_chosen_by_the_rule() -> None:
+    from optlab.report.observations import write_observations
+    from optlab.report.table import summarise
+
+    table = summarise(tied_groups(0.3455, 0.3410), None, "val_acc", "muon")
+    first = write_observations(table, {})[0]
+    assert first.startswith("Tied within 1e-06 for the highest mean validation accuracy with lion (the reference as "
+                            "chosen, not by the tie rule;")
+
+
+def test_no_tie_beyond_the_tolerance() -> None:
+    from optlab.report.observations import write_observations
+    from optlab.report.table import summarise
+
+    groups = tied_groups(0.3455, 0.3410)
+    groups["lion"] = [synthetic_run("lion", r.summary.seed, r.summary.test_acc, 0.8928000092506408 - 2e-6)
+                      for r in groups["lion"]]
+    table = summarise(groups, None, "val_acc", None)
+    assert (table["reference"] == "muon").all() and (table["reference_ties"] == "").all()
+    assert write_observations(table, {})[0].startswith("Highest mean validation accuracy: muon (89.28%)")

@@ -34,9 +34,10 @@ from omegaconf.errors import InterpolationResolutionError
 
 from optlab.run.summary import RunSummary, Status
 from optlab.tune.report.trials import SearchResult, Trial, read_search
+from optlab.tune.search.outcome import OBJECTIVE_NAME
 from optlab.tune.search.storage import open_storage
 from optlab.tune.settings import parse_settings
-from optlab.tune.work_queue import WorkQueue
+from optlab.tune.work_queue import STAGES, WorkQueue
 from optlab.tune.worker import load_work_queue
 
 DIGITS = ["debug=tiny", "data=digits"]
@@ -61,6 +62,7 @@ def test_hparams_search_runs_distinct_learning_rates_inside_the_range(tmp_path: 
     assert best["best_value"] == pytest.approx(max(run["val_acc"] for run in runs.values()))
     study = optuna.load_study(study_name="adam", storage=f"sqlite:///{tmp_path / 'search' / 'optuna.db'}")
     assert sorted(t.params["optimizer.lr"] for t in study.trials) == sorted(lrs)
+    assert study.metric_names == [OBJECTIVE_NAME]  # optuna-dashboard's name for it, not "Objective 0"
     assert optuna.__version__ >= "4"
 
 
@@ -314,6 +316,15 @@ def _tell(item: object, value: float) -> None:
     item.study.tell(item.trial, value)
 
 
+def test_every_study_of_the_protocol_names_its_objective(tmp_path: Path) -> None:
+    """optuna-dashboard on the protocol's storage shows the objective's name, not "Objective 0"; read back as the
+    dashboard reads it, from the storage."""
+    queue = _queue(tmp_path)
+    for stage in STAGES:
+        study = optuna.load_study(study_name=queue.study_name("sgd", stage), storage=queue.storage_url)
+        assert study.metric_names == [OBJECTIVE_NAME] == ["val/acc (final; 0 if diverged, failed or skipped)"]
+
+
 def test_a_workers_progress_line_names_the_run_and_its_outcome() -> None:
     from types import SimpleNamespace
 
@@ -349,6 +360,7 @@ def test_a_best_lr_at_an_edge_widens_that_end_by_the_same_rule_until_the_rounds_
     assert queue.search_range("sgd") == pytest.approx((1e-3, 100.0))
     result = read_search(queue, "sgd")
     assert result.widened_trials == 8 and len(result.trials) == 11
+    assert sum(t.widened for t in result.trials) == 8  # each trial knows it: lr_sensitivity.png marks them
     assert result.chosen.lr == pytest.approx(10.0) and not result.at_edge  # 1 decade below the widened top
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from optlab.config.run_identity import override_pairs
 from optlab.files import write_atomic
 from optlab.landscape import surface
 from optlab.landscape.figures import draw_interpolation, draw_line, draw_planes
@@ -23,7 +24,6 @@ from optlab.landscape.result import Landscape, render_table, write_results
 from optlab.landscape.trained_run import NoCheckpoint, TrainedRun, fixed_batch, load_trained_run, run_config
 from optlab.report.runs import Run, load_runs
 from optlab.report.table import group_runs
-from optlab.report.write import describe
 from optlab.run.summary import Status
 
 log = logging.getLogger("optlab.landscape")
@@ -50,6 +50,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def labels(runs: list[Run]) -> dict[Path, str]:
     """Each run's group label as the report writes it (optimizer, plus whatever else the sweep varied)."""
     return {run.folder: label for label, members in group_runs(runs, None).items() for run in members}
+
+
+def settings_note(runs: list[Run]) -> str:
+    """Whether the runs were tuned, from their command lines: untuned when none set an optimizer key (a tune
+    protocol's and an lr sweep's runs set optimizer.lr=...), each optimizer then at its conf/optimizer defaults."""
+    keys = sorted({key for run in runs for key in override_pairs(run.summary.overrides)
+                   if key.startswith("optimizer.")})
+    if not keys:
+        return "untuned: each optimizer at its config defaults"
+    return f"set on the command line: {', '.join(keys)}"
+
+
+def landscape_title(runs: list[Run], seed: int, images: int) -> str:
+    """"fashion_mnist, mnist_net, 5 epochs, seed 1, loss on 512 training images; untuned: ..." (one seed: the
+    landscape is of that seed's runs only)."""
+    def values(key: str) -> str:
+        return ", ".join(str(v) for v in sorted({getattr(r.summary, key) for r in runs}))
+
+    epochs = max(r.summary.epochs for r in runs)
+    return (f"{values('data')}, {values('model')}, {epochs} epochs, seed {seed}, loss on {images} training images; "
+            f"{settings_note(runs)}")
 
 
 def measure(run: TrainedRun, directions: tuple[surface.Params, surface.Params], images: torch.Tensor,
@@ -102,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or args.sweep / "report" / "landscape"
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{describe(chosen)}; seed {seed}, {min(args.subset, len(images))} training images"
+    title = landscape_title(chosen, seed, min(args.subset, len(images)))
     write_results(results, out)
     for path in (draw_line(results, title, out / "landscape_1d.png"),
                  draw_planes(results, title, out / "landscape_2d.png"),

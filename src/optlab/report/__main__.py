@@ -21,7 +21,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated config keys naming a group, e.g. optimizer,optimizer.lr "
                              "(default: every key that differs between the runs, seed aside)")
     parser.add_argument("--reference", default=None,
-                        help="group label the others are compared with (default: best mean validation accuracy)")
+                        help="group label the others are compared with (default: highest mean validation "
+                             "accuracy; a tie within 1e-6 goes to the lower validation loss, then the name)")
+    parser.add_argument("--family-by", default=None,
+                        help="comma-separated config keys splitting the runs into parts, one report each in "
+                             "OUT/<part>, whose comparisons are Holm-corrected as one family, e.g. --group-by "
+                             "scheduler --family-by optimizer (default: each report is its own family)")
     parser.add_argument("--sort-by", default="val_acc", choices=SORTABLE)
     parser.add_argument("--band", default="minmax", choices=("minmax", "std"), help="spread drawn around the mean")
     return parser.parse_args(argv)
@@ -30,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     group_by = args.group_by.split(",") if args.group_by else None
-    options = ReportOptions(args.target_acc, group_by, args.sort_by, args.band, args.reference)
+    family_by = args.family_by.split(",") if args.family_by else None
+    options = ReportOptions(args.target_acc, group_by, args.sort_by, args.band, args.reference, family_by)
     try:
         outputs = write_report(args.paths, args.out, options)
     except (ValueError, FileNotFoundError) as error:

@@ -2,14 +2,20 @@
 
 One colour per optimizer in every figure (groups of one optimizer, e.g. several learning rates, differ by line
 style), from colorcet's Glasbey palette: its colours are chosen to stay apart from each other for any number of
-groups (tab20's light halves of pairs did not, beyond 10). Curve figures draw the best groups in colour, named at
-the end of their lines (a long legend makes the reader match colours), and the rest in grey.
+groups (tab20's light halves of pairs did not, beyond 10).
+
+The curve figures (loss and accuracy per epoch, loss against time, dynamics) answer "how did each optimizer
+converge?", so no line is anonymous: one panel per optimizer family (FAMILIES), a few lines each, every line named
+at its end in every panel. The panels of one quantity share their y range, so families compare. A loss axis stops
+near the highest start: a line that climbs far above it (a divergence) would flatten every other one, so it leaves
+the axis and its name says how high it went.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -21,19 +27,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm, to_rgb  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter  # noqa: E402
 
 from optlab.report.runs import Run  # noqa: E402
+from optlab.report.statistics import SEPARATED  # noqa: E402
 
 WIDTH = 11.0  # inches at 110 dpi: about 1200 px, README width on a large screen
-HIGHLIGHT = 6  # groups drawn in colour in the curve figures; the others in grey
+PANEL_HEIGHT = 2.5  # inches per row of curve panels
+PANEL_LINES = 6  # most lines in one curve panel: a larger family is split over several panels
 LINE_STYLES = ("-", "--", ":", "-.")
 GREY = (0.72, 0.72, 0.72)
 # Tick labels as plain numbers: 0.00001, 0.1, 2, 1000 (not 1e-05)
 PLAIN = FuncFormatter(lambda value, _: np.format_float_positional(value, precision=6, trim="-"))
-LABEL_GAP = 0.055  # least vertical distance between two line-end labels, as a fraction of the axes' height
+LABEL_GAP = 0.09  # least vertical distance between two line-end labels, as a fraction of a panel's height
+CLIP_ABOVE = 2.0  # a loss line climbing beyond this many times the highest start leaves the axis, named with its peak
 # tab10 first, then 240-odd more distinct colours; greys left out, as grey means "not tested" or "other groups"
 PALETTE = tuple(rgb for rgb in map(to_rgb, colorcet.glasbey_category10) if max(rgb) - min(rgb) > 0.15)
+# The curve figures' panels: update rules that share an idea share a panel. Keyed by the conf/optimizer choice
+# without its folder (textbook/adam is adam's; zoo/any's is its name=); a name not listed goes to OTHER.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "SGD family": ("sgd", "momentum", "nesterov", "asgd"),
+    "Adam family": ("adam", "adamw", "nadam", "radam", "adamax", "sparseadam", "adabelief", "schedulefreeadamw"),
+    "per-coordinate step sizes": ("adagrad", "rmsprop", "adadelta", "adafactor"),
+    "sign, orthogonalised and second-order": ("lion", "rprop", "muon", "lbfgs"),
+}
+OTHER = "other optimizers"
 
 
 def optimizer_colours(names: Iterable[str]) -> dict[str, tuple]:
@@ -53,6 +71,48 @@ def group_styles(table: pd.DataFrame) -> dict[str, tuple[tuple, str]]:
     return styles
 
 
+def family(optimizer: str, label: str) -> str:
+    """The family panel a group's lines go in (FAMILIES); zoo/any's optimizer is the name= in its group label."""
+    name = optimizer.rsplit("/", 1)[-1]
+    if name == "any":
+        name = next((part.split("=", 1)[1] for part in label.split() if part.startswith("name=")), name)
+    return next((title for title, members in FAMILIES.items() if name in members), OTHER)
+
+
+def family_panels(groups: dict[str, list[Run]], order: list[str]) -> list[tuple[str, list[str]]]:
+    """(panel title, its groups in `order`) in FAMILIES' order, OTHER last; a family of more than PANEL_LINES
+    groups is split ("Adam family (1 of 2)") so that no panel is crowded."""
+    members: dict[str, list[str]] = {}
+    for label in order:
+        members.setdefault(family(groups[label][0].summary.optimizer, label), []).append(label)
+    panels = []
+    for title in [*FAMILIES, OTHER]:
+        labels = members.get(title, [])
+        chunks = [labels[i:i + PANEL_LINES] for i in range(0, len(labels), PANEL_LINES)]
+        panels += [(title if len(chunks) == 1 else f"{title} ({k} of {len(chunks)})", chunk)
+                   for k, chunk in enumerate(chunks, start=1)]
+    return panels
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One group's line as drawn: its mean indexed by x, and the band around it where there is one."""
+    mean: pd.Series
+    low: pd.Series | None = None
+    high: pd.Series | None = None
+
+
+@dataclass(frozen=True)
+class CurveColumn:
+    """One quantity of a curve figure: its panels (one per family) share this y axis."""
+    name: str  # the y label, e.g. "validation loss"
+    xlabel: str
+    curve: Callable[[list[Run]], Curve]
+    clip_rises: bool = False  # a loss: a line climbing far above every start leaves the axis (CLIP_ABOVE)
+    percent: bool = False  # an accuracy: linear, in % as in the tables
+    markers: bool = False  # a point per value, where the x values are uneven (seconds)
+
+
 def _stack(runs: list[Run], column: str, source: str = "curves") -> pd.DataFrame:
     """One column per run, one row per position where the run has this value: epochs for `curves`, optimizer
     steps for `dynamics`."""
@@ -68,69 +128,160 @@ def _band(stack: pd.DataFrame, band: str) -> tuple[pd.Series, pd.Series, pd.Seri
     return mean, stack.min(axis=1), stack.max(axis=1)
 
 
-def _use_log_scale(ax: plt.Axes) -> None:
-    """Log y with plain tick labels (0.001, 0.3, 2) rather than 1e-03 or 3x10^-1; the minor ticks are labelled
-    only while the axis spans less than two decades, so wide axes do not pile labels on top of each other."""
+def mean_curve(column: str, band: str, source: str = "curves") -> Callable[[list[Run]], Curve]:
+    """A group's mean of `column` over its runs, with the band (min-max or ±1 std) over them."""
+    def curve(runs: list[Run]) -> Curve:
+        stack = _stack(runs, column, source)
+        return Curve(*_band(stack, band)) if not stack.empty else Curve(pd.Series(dtype=float))
+    return curve
+
+
+def loss_against_seconds(runs: list[Run]) -> Curve:
+    """Validation loss against wall-clock seconds since training started (mean over seeds of both), at the
+    validations that have both: paired by position, never by order, so a validation without a time (in runs
+    written before validations were timed) is left out instead of shifting the others."""
+    points = pd.concat({"loss": _stack(runs, "val_loss").mean(axis=1),
+                        "seconds": _stack(runs, "val_elapsed_s").mean(axis=1)}, axis=1).dropna()
+    return Curve(pd.Series(points["loss"].to_numpy(), index=points["seconds"].to_numpy()))
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    return series[np.isfinite(series.to_numpy(dtype=float))]
+
+
+def y_range(curves: list[pd.Series], clip_rises: bool) -> tuple[float, float]:
+    """The y range shared by one quantity's panels: all of every line; with clip_rises the top stops at the
+    highest start, or at the highest peak within CLIP_ABOVE times it, so that a diverging line cannot flatten the
+    others."""
+    lines = [line for line in map(_finite, curves) if not line.empty]
+    if not lines:
+        return 0.0, 1.0
+    low, high = min(line.min() for line in lines), max(line.max() for line in lines)
+    if clip_rises:
+        start = max(line.iloc[0] for line in lines)
+        high = max([start, *(line.max() for line in lines if line.max() <= CLIP_ABOVE * start)])
+    return float(low), float(high)
+
+
+def _use_log_scale(ax: plt.Axes, low: float, high: float) -> None:
+    """Log y from low to high, labelled in plain numbers (0.2, 0.5, 1, 2; not 2x10^-1) at as many steps per decade
+    as the span leaves room for, the minor ticks unlabelled (their labels pile up: 0.9 0.8 0.7 ...)."""
     ax.set_yscale("log", nonpositive="mask")  # a zero (an update of nothing) leaves a gap, not a plunge
-    low, high = ax.get_ylim()
+    ax.set_ylim(low / 1.08, high * 1.08)
+    decades = math.log10(high / low)
+    steps = (1, 2, 3, 4, 5, 6, 7, 8, 9) if decades < 0.6 else (1, 2, 3, 5) if decades < 1.5 else \
+        (1, 2, 5) if decades < 3 else (1,)
+    ax.yaxis.set_major_locator(LogLocator(subs=steps))
     ax.yaxis.set_major_formatter(PLAIN)
-    ax.yaxis.set_minor_formatter(PLAIN if low > 0 and high / low < 100 else NullFormatter())
-    ax.tick_params(axis="y", which="minor", labelsize=7)
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _log_scale_helps(values: list[pd.Series]) -> bool:
-    """Log y when the curves span more than a factor of 4: it separates the curves bunched near the bottom."""
-    joined = pd.concat(values) if values else pd.Series(dtype=float)
-    joined = joined[np.isfinite(joined) & (joined > 0)]
-    return not joined.empty and joined.max() / joined.min() > 4
+def _set_y(ax: plt.Axes, column: CurveColumn, lines: list[pd.Series], low: float, high: float) -> None:
+    """Log y when the lines' positive values span more than a factor of 4 (it separates the lines bunched near the
+    bottom; a zero, an update of nothing, leaves a gap); linear otherwise, and for an accuracy, in %."""
+    values = pd.concat([_finite(line) for line in lines]) if lines else pd.Series(dtype=float)
+    positive = values[(values > 0) & (values <= high)]
+    if not column.percent and not positive.empty and high / positive.min() > 4:
+        _use_log_scale(ax, float(positive.min()), high)
+        return
+    margin = 0.04 * (high - low) or 0.05 * abs(high) or 0.05
+    ax.set_ylim(low - margin, high + margin)
+    if column.percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
 
 
-def plot_metric(
-    ax: plt.Axes, groups: dict[str, list[Run]], styles, order: list[str], column: str, band: str,
-    source: str = "curves",
-) -> list[pd.Series]:
-    """Mean curve per group with a band over its runs; the first HIGHLIGHT of `order` in colour, on top (each
-    named at its line's end by `label_line_ends`)."""
-    means = []
-    for rank, label in reversed(list(enumerate(order))):
-        stack = _stack(groups[label], column, source)
-        if stack.empty:
+def spread(targets: list[float], gap: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Heights for labels wanted at the sorted `targets`: at least `gap` apart and in the same order, each run of
+    crowded labels centred on its own targets (so every label sits as near its line as the others allow), kept
+    within [low, high] while they fit."""
+    def start(cluster: list[float]) -> float:
+        centred = sum(cluster) / len(cluster) - (len(cluster) - 1) * gap / 2
+        return min(max(centred, low), high - (len(cluster) - 1) * gap)
+
+    clusters: list[list[float]] = []
+    for target in targets:
+        clusters.append([target])
+        while len(clusters) > 1 and start(clusters[-2]) + len(clusters[-2]) * gap > start(clusters[-1]):
+            clusters[-2].extend(clusters.pop())
+    return [start(cluster) + i * gap for cluster in clusters for i in range(len(cluster))]
+
+
+def label_line_ends(ax: plt.Axes, lines: list[tuple[str, pd.Series, tuple]]) -> bool:
+    """Name each (label, line, colour) just right of the panel, level with its last point as far as the others
+    allow (`spread`), joined to it by a dotted leader (not to be read as more of the line); a line that leaves the
+    top of the axis is named at the top with its peak ("rprop ↑10.4"). Returns whether any line left the axis."""
+    bottom, top = ax.get_ylim()
+    to_axes = ax.transAxes.inverted()
+    ends, clipped = [], False
+    for label, line, colour in lines:
+        line = _finite(line)
+        line = line[line > 0] if ax.get_yscale() == "log" else line
+        if line.empty:
             continue
-        mean, low, high = _band(stack, band)
-        colour, style = styles[label] if rank < HIGHLIGHT else (GREY, "-")
-        ax.plot(mean.index, mean.values, color=colour, linestyle=style, linewidth=1.8 if rank < HIGHLIGHT else 0.9,
-                label=label if rank < HIGHLIGHT else None, zorder=3 if rank < HIGHLIGHT else 2)
-        if rank < HIGHLIGHT:
-            ax.fill_between(mean.index, low.values, high.values, color=colour, alpha=0.15, linewidth=0)
-        means.append(mean)
-    ax.set_xlabel("epoch" if source == "curves" else "optimizer step")
-    ax.grid(alpha=0.3)
-    return means
+        x, y, peak = float(line.index[-1]), float(line.iloc[-1]), float(line.max())
+        clipped |= peak > top
+        shown = min(max(y, bottom), top)
+        height = to_axes.transform(ax.transData.transform((x, shown)))[1]
+        ends.append((height, f"{label} ↑{peak:.3g}" if peak > top else label, colour, (x, shown)))
+    ends.sort(key=lambda end: end[0])
+    for (_, text, colour, point), height in zip(ends, spread([e[0] for e in ends], LABEL_GAP), strict=True):
+        ax.annotate(text, xy=point, xytext=(1.04, height), textcoords="axes fraction", color=colour, fontsize=7,
+                    va="center", annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.7, "linestyle": (0, (1, 1.5)),
+                                "shrinkA": 0, "shrinkB": 0})
+    return clipped
 
 
-def label_line_ends(ax: plt.Axes, greyed: int) -> None:
-    """Name each coloured line just right of the axes, level with its last point; labels that would overlap are
-    pushed apart (LABEL_GAP), keeping their order. Grey lines get one label saying how many they are."""
-    ends = []
-    for line in ax.get_lines():
-        label = line.get_label()
-        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
-        finite = np.isfinite(x) & np.isfinite(y) & (y > 0 if ax.get_yscale() == "log" else True)
-        if label.startswith("_") or not finite.any():
-            continue
-        _, height = ax.transAxes.inverted().transform(ax.transData.transform((x[finite][-1], y[finite][-1])))
-        ends.append([min(max(height, 0.0), 1.0), label, line.get_color()])
-    ends.sort()
-    for i in range(1, len(ends)):
-        ends[i][0] = max(ends[i][0], ends[i - 1][0] + LABEL_GAP)
-    overflow = ends[-1][0] - 1.0 if ends else 0.0
-    for end in ends:
-        end[0] -= max(overflow, 0.0)
-    for height, label, colour in ends:
-        ax.text(1.01, height, label, transform=ax.transAxes, color=colour, fontsize=8, va="center")
-    if greyed > 0:
-        ax.text(1.01, -0.06, f"grey: {greyed} other groups", transform=ax.transAxes, color="dimgrey", fontsize=7.5,
-                va="center")
+def _plot(ax: plt.Axes, curve: Curve, style: tuple[tuple, str], markers: bool) -> None:
+    colour, line_style = style
+    ax.plot(curve.mean.index, curve.mean.to_numpy(), color=colour, linestyle=line_style, linewidth=1.6,
+            marker="o" if markers or len(curve.mean) == 1 else None, markersize=2.5)  # one value: a dot, not nothing
+    if curve.low is not None and curve.high is not None:
+        ax.fill_between(curve.mean.index, curve.low.to_numpy(), curve.high.to_numpy(), color=colour, alpha=0.15,
+                        linewidth=0)
+
+
+def _grid(panels: int, quantities: int) -> tuple[plt.Figure, np.ndarray, int]:
+    """(figure, axes, panels per row of one quantity): a row per family panel with a column per quantity, or for a
+    single quantity the panels wrapped over two columns (a tall single column would waste README width)."""
+    wrap = 1 if quantities > 1 else min(2, panels)
+    rows = math.ceil(panels / wrap)
+    width = max(WIDTH * 0.6, min(WIDTH * 1.25, WIDTH / 2 * wrap * quantities))
+    fig, axes = plt.subplots(rows, wrap * quantities, figsize=(width, PANEL_HEIGHT * rows + 0.7), squeeze=False)
+    for ax in axes.ravel()[panels * quantities:]:
+        ax.set_visible(False)
+    return fig, axes, wrap
+
+
+def curve_grid(groups: dict[str, list[Run]], styles, order: list[str], columns: list[CurveColumn], title: str,
+               path: Path) -> Path:
+    """One row of panels per family panel (family_panels), one column per quantity; a single quantity's panels
+    wrap over two columns. Every line is named at its end in every panel."""
+    curves = {(label, c.name): c.curve(groups[label]) for label in order for c in columns}
+    drawn = [label for label in order if any(not _finite(curves[label, c.name].mean).empty for c in columns)]
+    panels = family_panels(groups, drawn) or [("no curves", [])]
+    fig, axes, wrap = _grid(len(panels), len(columns))
+    clipped = False
+    for j, column in enumerate(columns):
+        lines = [curves[label, column.name].mean for label in drawn]
+        low, high = y_range(lines, column.clip_rises)
+        xs = [x for label in drawn for x in _finite(curves[label, column.name].mean).index]
+        for p, (panel, labels) in enumerate(panels):
+            ax = axes[p // wrap, (p % wrap) * len(columns) + j]
+            for label in labels:
+                _plot(ax, curves[label, column.name], styles[label], column.markers)
+            _set_y(ax, column, lines, low, high)
+            if xs and min(xs) < max(xs):  # one point (a single validation) keeps matplotlib's margins
+                ax.set_xlim(min(xs), max(xs))
+            ax.set_title(panel, fontsize=9)
+            ax.set_ylabel(column.name, fontsize=8)
+            ax.set_xlabel(column.xlabel if p >= len(panels) - wrap else "", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            clipped |= label_line_ends(ax, [(label, curves[label, column.name].mean, styles[label][0])
+                                            for label in labels])
+    fig.suptitle(title + ("\n↑ n: the line rises beyond the axis, as high as n" if clipped else ""), fontsize=10)
+    return save(fig, path)
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
@@ -141,51 +292,20 @@ def save(fig: plt.Figure, path: Path) -> Path:
 
 
 def loss_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
-    fig, (train_ax, val_ax) = plt.subplots(1, 2, figsize=(WIDTH, 4.2), sharex=True)
-    for ax, column, name in ((train_ax, "train_loss", "training loss"), (val_ax, "val_loss", "validation loss")):
-        means = plot_metric(ax, groups, styles, order, column, band)
-        ax.set_ylabel(name)
-        ax.set_title(name)
-        if _log_scale_helps(means):
-            _use_log_scale(ax)
-    fig.suptitle(title, fontsize=10)
-    label_line_ends(val_ax, len(order) - HIGHLIGHT)
-    return save(fig, path)
+    columns = [CurveColumn("training loss", "epoch", mean_curve("train_loss", band), clip_rises=True),
+               CurveColumn("validation loss", "epoch", mean_curve("val_loss", band), clip_rises=True)]
+    return curve_grid(groups, styles, order, columns, title, path)
 
 
 def accuracy_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 4.2))
-    plot_metric(ax, groups, styles, order, "val_acc", band)
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(title, fontsize=10)
-    label_line_ends(ax, len(order) - HIGHLIGHT)
-    return save(fig, path)
+    column = CurveColumn("validation accuracy", "epoch", mean_curve("val_acc", band), percent=True)
+    return curve_grid(groups, styles, order, [column], title, path)
 
 
 def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Path:
-    """Validation loss against wall-clock seconds since training started (mean over seeds of both), at the
-    validations that have both: paired by position, never by order, so a validation without a time (in runs
-    written before validations were timed) is left out instead of shifting the others."""
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 4.2))
-    means = []
-    for rank, label in reversed(list(enumerate(order))):
-        points = pd.concat({"loss": _stack(groups[label], "val_loss").mean(axis=1),
-                            "seconds": _stack(groups[label], "val_elapsed_s").mean(axis=1)}, axis=1).dropna()
-        if points.empty:
-            continue
-        colour, style = styles[label] if rank < HIGHLIGHT else (GREY, "-")
-        ax.plot(points["seconds"].values, points["loss"].values, color=colour, linestyle=style, marker="o",
-                markersize=2.5 if rank < HIGHLIGHT else 1.5,
-                label=label if rank < HIGHLIGHT else None, zorder=3 if rank < HIGHLIGHT else 2)
-        means.append(points["loss"])
-    if _log_scale_helps(means):
-        _use_log_scale(ax)
-    ax.set_xlabel("seconds of training (validation included)")
-    ax.set_ylabel("validation loss")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    label_line_ends(ax, len(order) - HIGHLIGHT)
-    return save(fig, path)
+    column = CurveColumn("validation loss", "seconds of training (validation included)", loss_against_seconds,
+                         clip_rises=True, markers=True)
+    return curve_grid(groups, styles, order, [column], title, path)
 
 
 def ranking(table: pd.DataFrame, styles, time_ranges: dict[str, tuple[float, float]], title: str, path: Path) -> Path:
@@ -200,7 +320,7 @@ def ranking(table: pd.DataFrame, styles, time_ranges: dict[str, tuple[float, flo
         mean, low, high = getattr(row, metric), getattr(row, f"{metric}_low"), getattr(row, f"{metric}_high")
         errors = [[mean - low], [high - mean]] if math.isfinite(low) else None
         acc_ax.errorbar(mean, i, xerr=errors, fmt="o", color=colour, capsize=3)
-        marker = "*" if row.verdict == "reference" else ("o" if row.verdict == "indistinguishable" else "x")
+        marker = "*" if row.verdict == "reference" else ("x" if row.verdict in SEPARATED else "o")
         acc_ax.plot(mean, i, marker, color=colour, markersize=9 if marker == "*" else 6)
     acc_ax.set_yticks(y, rows["group"])
     acc_ax.set_xlabel(f"{metric.replace('_', ' ')} (mean, 95% CI over seeds; * reference, x separated from it)")
@@ -249,17 +369,10 @@ def dynamics(groups, styles, order: list[str], band: str, title: str, path: Path
     None when no run logged them."""
     if not any(not r.dynamics.empty for runs in groups.values() for r in runs):
         return None
-    panels = (("grad_norm", "gradient norm"), ("update_norm", "update norm"),
-              ("update_ratio", "update / weight norm"))
-    fig, axes = plt.subplots(1, 3, figsize=(WIDTH * 1.2, 3.8), sharex=True)
-    for ax, (column, name) in zip(axes, panels, strict=True):
-        means = plot_metric(ax, groups, styles, order, column, band, source="dynamics")
-        ax.set_title(name, fontsize=10)
-        if _log_scale_helps(means):  # the norms of different optimizers span decades
-            _use_log_scale(ax)
-    fig.suptitle(title, fontsize=10)
-    label_line_ends(axes[-1], len(order) - HIGHLIGHT)
-    return save(fig, path)
+    columns = [CurveColumn(name, "optimizer step", mean_curve(column, band, source="dynamics"))
+               for column, name in (("grad_norm", "gradient norm"), ("update_norm", "update norm"),
+                                    ("update_ratio", "update / weight norm"))]
+    return curve_grid(groups, styles, order, columns, title, path)
 
 
 def layer_drift(groups, order: list[str], title: str, path: Path) -> Path | None:

@@ -1,9 +1,12 @@
-"""The comparison figure: each group's paired difference from the reference, with its 95% CI (a forest plot).
+"""The comparison figure: each group's paired difference from the reference, with its interval (a forest plot).
 
 What a reader asks of a comparison is "better or worse than the reference, by how much, and is it settled?".
 Absolute accuracies with their own intervals answer it badly: the seed-to-seed spread they share hides differences
 that pairing by seed separates. So the figure draws the paired difference itself, sorted, and marks the groups a
-Holm-corrected test separates (filled) from those it does not (hollow).
+Holm-corrected test separates (filled) from those it does not (hollow). Each interval is drawn at the level at which
+Holm's procedure judged its comparison (statistics.holm_confidence), not at an unadjusted 95%: an unadjusted interval
+clear of zero beside a hollow marker (SGD at -6.14 [-11.33, -0.95], p_Holm 0.36) says more than the test did. So a
+drawn interval excludes zero exactly when its marker is filled.
 
 One group far away (L-BFGS at -60 points) would squeeze every other group into a corner, so the axis spans the
 groups inside Tukey's far-out fences (3 IQR beyond the quartiles of the differences); a group outside is drawn as
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from optlab.report.figures import GREY, WIDTH, save
-from optlab.report.statistics import MIN_SEEDS
+from optlab.report.statistics import ALPHA, MIN_SEEDS, NOT_SEPARATED, SEPARATED
 
 FENCE_IQR = 3.0  # Tukey's far-out fence
 
@@ -32,7 +35,7 @@ def axis_limits(rows: pd.DataFrame) -> tuple[float, float]:
     fence_low, fence_high = q1 - FENCE_IQR * (q3 - q1), q3 + FENCE_IQR * (q3 - q1)
     inside = rows[(diffs >= fence_low) & (diffs <= fence_high)]
     ends = [0.0, *inside["diff"] * 100]
-    ends += [v * 100 for v in (*inside["diff_low"], *inside["diff_high"]) if math.isfinite(v)]
+    ends += [v * 100 for v in (*inside["diff_holm_low"], *inside["diff_holm_high"]) if math.isfinite(v)]
     low, high = min(ends), max(ends)
     margin = max(0.08 * (high - low), 0.05)
     return low - margin, high + margin
@@ -53,23 +56,30 @@ def forest(table: pd.DataFrame, styles, title: str, path: Path) -> Path | None:
     ax.set_yticks(np.arange(len(rows)), rows["group"])
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlim(low, high)
-    seeds = len(str(reference.seeds).split(","))
-    intervals = (f"95% CI over {seeds} paired seeds" if rows["diff_low"].notna().any()
-                 else f"no intervals: fewer than {MIN_SEEDS} seeds")
     ax.set_xlabel(f"{metric} minus {reference.group}'s ({getattr(reference, reference.compared_on):.2%}), "
-                  f"percentage points ({intervals})")
+                  f"percentage points\n({interval_note(rows, len(str(reference.seeds).split(',')))})")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(handles=legend_handles(rows["verdict"]), loc="best", fontsize=8, framealpha=0.9)
     ax.set_title(title, fontsize=10)
     return save(fig, path)
 
 
+def interval_note(rows: pd.DataFrame, seeds: int) -> str:
+    """What the bars are: intervals at Holm's levels, which agree with the markers, or why there are none."""
+    levels = rows["diff_holm_level"][rows["diff_holm_low"].notna()]
+    if levels.empty:
+        return f"no intervals: fewer than {MIN_SEEDS} seeds"
+    span = f"{levels.min():.1%}" if levels.min() == levels.max() else f"{levels.min():.1%}-{levels.max():.1%}"
+    return f"intervals at Holm's levels ({span}) over {seeds} paired seeds; one excludes 0 exactly when filled"
+
+
 def legend_handles(verdicts: pd.Series) -> list[plt.Line2D]:
     """One entry per kind of marker the figure draws, and none for a kind it does not."""
     untested = verdicts.astype(str).str.startswith("untested")
-    separated = verdicts.isin(["higher", "lower"])
-    kinds = [(separated.any(), {"color": "black"}, "separated (Holm p < 0.05)"),
-             ((~separated & ~untested).any(), {"color": "black", "markerfacecolor": "white"}, "indistinguishable"),
+    separated = verdicts.isin(SEPARATED)
+    kinds = [(separated.any(), {"color": "black"}, f"separated (Holm p < {ALPHA})"),
+             ((~separated & ~untested).any(), {"color": "black", "markerfacecolor": "white"},
+              f"{NOT_SEPARATED} (Holm p ≥ {ALPHA})"),
              (untested.any(), {"color": GREY, "markerfacecolor": "white"}, "untested (see the table)")]
     return [plt.Line2D([], [], marker="o", linestyle="", label=label, **style) for drawn, style, label in kinds
             if drawn]
@@ -87,8 +97,9 @@ def _draw_row(ax: plt.Axes, y: int, row, colour: tuple, limits: tuple[float, flo
                     va="center", ha="left" if diff < low else "right", fontsize=8, color=colour,
                     arrowprops={"arrowstyle": "->", "color": colour})
         return
-    if math.isfinite(row.diff_low):
-        ax.plot([max(row.diff_low * 100, low), min(row.diff_high * 100, high)], [y, y], color=colour, linewidth=2)
-    separated = row.verdict in ("higher", "lower")
+    if math.isfinite(row.diff_holm_low):
+        ax.plot([max(row.diff_holm_low * 100, low), min(row.diff_holm_high * 100, high)], [y, y], color=colour,
+                linewidth=2)
+    separated = row.verdict in SEPARATED
     ax.plot(diff, y, "o", markersize=7, color=colour, markerfacecolor=colour if separated else "white",
             markeredgewidth=1.5)

@@ -1,6 +1,9 @@
 """Observations written from the numbers of a report's table, never by hand. Each sentence states only what the
 table supports: a difference between groups is claimed only where a Holm-corrected paired test separates them;
-otherwise the groups are "indistinguishable at this number of seeds"."""
+otherwise the groups are "not separated at this number of seeds" (which is not "equal"). An interval quoted beside
+a difference is the one at Holm's level (statistics.holm_confidence), so it excludes zero exactly when the verdict
+says separated; a reference tied for the highest validation accuracy is said to be tied, with the rule that chose
+it."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import math
 
 import pandas as pd
 
-from optlab.report.statistics import ALPHA, MIN_SEEDS
+from optlab.report.statistics import ALPHA, HIGHER, LOWER, MIN_SEEDS, NOT_SEPARATED, TIE
+from optlab.report.table import tie_order
 from optlab.run.summary import Status
 
 METRIC_NAMES = {"test_acc": "test accuracy", "val_acc": "validation accuracy"}
@@ -22,11 +26,16 @@ def _kib(value: float) -> str:
     return "none" if value == 0 else f"{value / 2**10:,.0f} KiB"
 
 
-def _ci(low: float, high: float, signed: str = "") -> str:
+def _ci(low: float, high: float, signed: str = "", level: float = 1 - ALPHA) -> str:
     """"95% CI 88.99% to 90.81%"; with fewer than MIN_SEEDS seeds no interval is computed, and that is said."""
     if not math.isfinite(low):
         return f"no CI: fewer than {MIN_SEEDS} seeds"
-    return f"95% CI {low:{signed}.2%} to {high:{signed}.2%}"
+    return f"{level_percent(level)} CI {low:{signed}.2%} to {high:{signed}.2%}"
+
+
+def level_percent(level: float) -> str:
+    """0.95 -> "95%", 0.9875 -> "98.75%": a confidence level to two decimals, no trailing zeros."""
+    return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def write_observations(table: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> list[str]:
@@ -42,24 +51,26 @@ def _comparison(table: pd.DataFrame) -> list[str]:
     ref = table[table["group"] == reference].iloc[0]
     metric = METRIC_NAMES[ref.compared_on]
     seeds = len(ref.seeds.split(","))
-    best = table["val_acc"].max()
-    role = ("Highest mean validation accuracy" if ref.val_acc == best
-            else f"Reference, as chosen (highest mean validation accuracy: {best:.2%}, not this group)")
+    tests = int(ref.holm_tests)
     lines = [
-        f"{role}: {reference} ({ref.val_acc:.2%}); its {metric} {ref[ref.compared_on]:.2%} "
+        f"{_role(table, ref)}: {reference} ({ref.val_acc:.2%}); its {metric} {ref[ref.compared_on]:.2%} "
         f"({_ci(ref[ref.compared_on + '_low'], ref[ref.compared_on + '_high'])}, "
         f"{seeds} seed{'s' if seeds > 1 else ''})."
         " Every other group "
         f"is compared with it on {metric}, seed by seed (same initial weights), by paired t-tests with Holm's "
-        f"correction at {ALPHA:.0%}.",
+        f"correction at {ALPHA:.0%} over the {tests} test{'s' if tests != 1 else ''} of {ref.holm_family}; each "
+        "interval below is at the level Holm's correction tested it, so it excludes 0 exactly when the test "
+        "separates the groups.",
     ]
-    same = table[table["verdict"] == "indistinguishable"]
+    same = table[table["verdict"] == NOT_SEPARATED]
     if not same.empty:
-        lines.append(f"Indistinguishable from {reference} at {seeds} seeds: {_names(same)}.")
-    for verdict, word in (("lower", "Below"), ("higher", "Above")):
+        lines.append(f"Not separated from {reference} at {seeds} seeds (no evidence of a difference, nor of "
+                     f"equality): {_names(same)}.")
+    for verdict, word in ((LOWER, "Below"), (HIGHER, "Above")):
         hit = table[table["verdict"] == verdict]
         if not hit.empty:
-            parts = ", ".join(f"{row.group} ({row.diff:+.2%}, {_ci(row.diff_low, row.diff_high, '+')})"
+            parts = ", ".join(f"{row.group} ({row.diff:+.2%}, "
+                              f"{_ci(row.diff_holm_low, row.diff_holm_high, '+', row.diff_holm_level)})"
                               for row in hit.itertuples())
             lines.append(f"{word} {reference} (paired difference, Holm p < {ALPHA}): {parts}.")
     untested = table[table["verdict"].str.startswith("untested")]
@@ -68,6 +79,22 @@ def _comparison(table: pd.DataFrame) -> list[str]:
                             for row in untested.itertuples())
         lines.append(f"Not tested against {reference}: {reasons}.")
     return lines
+
+
+def _role(table: pd.DataFrame, ref: pd.Series) -> str:
+    """Why this group is the reference; a tie for the highest validation accuracy is said, with how it was broken."""
+    best = table["val_acc"].max()
+    if not ref.val_acc >= best - TIE:
+        return f"Reference, as chosen (highest mean validation accuracy: {best:.2%}, not this group)"
+    ties = [g for g in ref.reference_ties.split(", ") if g] if isinstance(ref.reference_ties, str) else []
+    if not ties:
+        return "Highest mean validation accuracy"
+    order = tie_order(table, [ref.group, *ties])
+    losses = ", ".join(f"{g} {table.loc[table['group'] == g, 'val_loss'].iloc[0]:.4f}" for g in order)
+    how = ("broken by the lower mean validation loss, then the name" if order[0] == ref.group
+           else "the reference as chosen, not by the tie rule")
+    return (f"Tied within {TIE:g} for the highest mean validation accuracy with {', '.join(ties)} ({how}; "
+            f"validation loss {losses})")
 
 
 def _time_to_target(table: pd.DataFrame, time_ranges: dict[str, tuple[float, float]]) -> list[str]:

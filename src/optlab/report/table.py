@@ -1,5 +1,10 @@
 """The per-group table: outcome, final metrics with 95% CIs over seeds, paired comparisons with a reference
-group, and time to a fixed target accuracy as AlgoPerf measures it (a miss counts as infinity; median over seeds)."""
+group, and time to a fixed target accuracy as AlgoPerf measures it (a miss counts as infinity; median over seeds).
+
+The reference, unless named, is the group with the highest mean validation accuracy. Means within statistics.TIE
+of it are a tie, not an order: the tie is broken by the lower mean validation loss, then by the group's name, both
+read before any test accuracy, and the table names the groups tied with it (reference_ties) so no report calls a
+tied reference the best without saying so."""
 
 from __future__ import annotations
 
@@ -13,13 +18,25 @@ import pandas as pd
 
 from optlab.config.run_identity import group_label, override_pairs, varying_keys
 from optlab.report.runs import Run
-from optlab.report.statistics import ALPHA, holm, mean_ci, paired_comparison
+from optlab.report.statistics import (
+    TIE,
+    PairedComparison,
+    holm,
+    holm_confidence,
+    mean_ci,
+    paired_comparison,
+    verdict,
+)
 from optlab.run.summary import RunSummary, Status
 
 SORTABLE = ("val_acc", "test_acc", "best_val_acc", "epochs_to_target", "seconds_to_target", "val_loss",
             "train_loss", "epoch_time_s", "optimizer_state_bytes", "group")
 DESCENDING = ("val_acc", "test_acc", "best_val_acc")  # accuracies descending, everything else ascending
 SUMMARY_FIELDS = tuple(f.name for f in fields(RunSummary))
+# The comparison columns: the paired difference with its unadjusted 95% CI, p, Holm's p, the interval at the level
+# Holm's correction tested it (statistics.holm_confidence), that level, and the verdict.
+COMPARISON = ["diff", "diff_low", "diff_high", "p", "p_holm", "diff_holm_low", "diff_holm_high", "diff_holm_level",
+              "verdict"]
 
 
 def run_value(run: Run, key: str) -> object:
@@ -71,11 +88,29 @@ def time_to_target(run: Run, target: float | None) -> tuple[float, float]:
 
 
 def summarise(groups: dict[str, list[Run]], target: float | None, sort_by: str, reference: str | None) -> pd.DataFrame:
-    """One row per group; `target` None measures each run against the target recorded in its summary."""
+    """One row per group; `target` None measures each run against the target recorded in its summary. The
+    comparisons with the reference are Holm-corrected as one family of their own."""
+    return summarise_family({"": groups}, target, sort_by, reference)[""]
+
+
+def summarise_family(parts: dict[str, dict[str, list[Run]]], target: float | None, sort_by: str,
+                     reference: str | None, family: str = "this report") -> dict[str, pd.DataFrame]:
+    """One table per part, with one Holm correction over every part's comparisons: when one claim rests on several
+    reports (warmup-cosine against a constant lr, one report per optimizer), their tests are one family, and
+    correcting each report alone would let a difference pass that the family does not. `family` names it."""
     if sort_by not in SORTABLE:
         raise ValueError(f"cannot sort by {sort_by!r}; choose one of {list(SORTABLE)}")
-    table = pd.DataFrame([_row(label, runs, target) for label, runs in groups.items()])
-    table = _compare_with_reference(table, groups, reference)
+    measured = {part: _measure(groups, target, reference) for part, groups in parts.items()}
+    keys = [(part, label) for part, (_, comparisons) in measured.items() for label in comparisons]
+    p_values = [measured[part][1][label].p_value for part, label in keys]
+    adjusted = dict(zip(keys, holm(p_values), strict=True))
+    tests = sum(math.isfinite(p) for p in p_values)
+    return {part: _sort(_judge(table, comparisons, {label: adjusted[part, label] for label in comparisons})
+                        .assign(holm_family=family, holm_tests=tests), sort_by)
+            for part, (table, comparisons) in measured.items()}
+
+
+def _sort(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     ascending = sort_by not in DESCENDING
     keys = [sort_by, "val_acc"] if sort_by in ("epochs_to_target", "seconds_to_target") else [sort_by]
     return table.sort_values(keys, ascending=[ascending] + [False] * (len(keys) - 1), na_position="last",
@@ -128,43 +163,63 @@ def comparison_metric(groups: dict[str, list[Run]]) -> str:
     return "test_acc" if tested else "val_acc"
 
 
-def _compare_with_reference(table: pd.DataFrame, groups: dict[str, list[Run]], reference: str | None) -> pd.DataFrame:
-    """Paired differences (group minus reference) by seed, with Holm-corrected p-values and a verdict."""
-    candidates = table[table["val_acc"].notna()]
-    if reference is None and not candidates.empty:
-        reference = candidates.sort_values("val_acc", ascending=False)["group"].iloc[0]
-    elif reference is not None and reference not in groups:
+def tie_order(table: pd.DataFrame, labels: list[str]) -> list[str]:
+    """Tied groups in the order the tie rule takes them: lower mean validation loss first, then the name."""
+    tied = table[table["group"].isin(labels)]
+    return tied.sort_values(["val_loss", "group"], na_position="last", kind="stable")["group"].tolist()
+
+
+def reference_ties(table: pd.DataFrame, reference: str) -> list[str]:
+    """The other groups tied with the reference (within TIE) for the highest mean validation accuracy; none when
+    the reference is not among the highest."""
+    top = table["val_acc"].max()
+    if not table.loc[table["group"] == reference, "val_acc"].ge(top - TIE).any():
+        return []
+    return [g for g in table.loc[table["val_acc"] >= top - TIE, "group"] if g != reference]
+
+
+def _reference(table: pd.DataFrame, groups: dict[str, list[Run]], reference: str | None) -> str | None:
+    """The named reference, or the highest mean validation accuracy with ties broken by tie_order."""
+    if reference is not None and reference not in groups:
         raise ValueError(f"reference group {reference!r} is not among the groups {sorted(groups)}")
+    candidates = table[table["val_acc"].notna()]
+    if reference is not None or candidates.empty:
+        return reference
+    return tie_order(table, list(candidates.loc[candidates["val_acc"] >= candidates["val_acc"].max() - TIE,
+                                                "group"]))[0]
+
+
+def _measure(groups: dict[str, list[Run]], target: float | None,
+             reference: str | None) -> tuple[pd.DataFrame, dict[str, PairedComparison]]:
+    """The rows, and each group's paired comparison (by seed) with the reference, before any correction."""
+    table = pd.DataFrame([_row(label, runs, target) for label, runs in groups.items()])
+    reference = _reference(table, groups, reference)
     metric = comparison_metric(groups)
-    table["reference"] = reference or ""
-    table["compared_on"] = metric
+    ties = reference_ties(table, reference) if reference else []
+    table = table.assign(reference=reference or "", reference_ties=", ".join(ties), compared_on=metric)
     if reference is None:
-        return table.assign(diff=math.nan, diff_low=math.nan, diff_high=math.nan, p=math.nan, p_holm=math.nan,
-                            verdict="no finished runs")
+        return table, {}
     base = per_seed(groups[reference], metric)
-    comparisons = {label: paired_comparison(per_seed(runs, metric), base) for label, runs in groups.items()
+    return table, {label: paired_comparison(per_seed(runs, metric), base) for label, runs in groups.items()
                    if label != reference}
-    adjusted = dict(zip(comparisons, holm([c.p_value for c in comparisons.values()]), strict=True))
+
+
+def _judge(table: pd.DataFrame, comparisons: dict[str, PairedComparison], p_holm: dict[str, float]) -> pd.DataFrame:
+    """The comparison columns: the paired difference with its 95% CI, p, Holm's p, the interval at the level that
+    agrees with Holm's verdict (statistics.holm_confidence) and the verdict."""
+    if not table["reference"].iloc[0]:
+        return table.assign(**{c: math.nan for c in COMPARISON[:-1]}, verdict="no finished runs")
     rows = []
     for label in table["group"]:
-        if label == reference:
-            rows.append((0.0, math.nan, math.nan, math.nan, math.nan, "reference"))
+        if label not in comparisons:
+            rows.append((0.0, *[math.nan] * 7, "reference"))
             continue
-        c, p_holm = comparisons[label], adjusted[label]
-        rows.append((c.difference.mean, c.difference.low, c.difference.high, c.p_value, p_holm,
-                     _verdict(c.difference.mean, p_holm, c.difference.n)))
-    columns = ["diff", "diff_low", "diff_high", "p", "p_holm", "verdict"]
-    return pd.concat([table, pd.DataFrame(rows, columns=columns, index=table.index)], axis=1)
-
-
-def _verdict(difference: float, p_holm: float, pairs: int) -> str:
-    if pairs < 2:
-        return f"untested ({pairs} paired seed{'s' if pairs != 1 else ''})"
-    if not math.isfinite(p_holm):  # every seed gave the same difference: a t-test has no spread to work with
-        return f"untested (the same difference on all {pairs} paired seeds)"
-    if p_holm >= ALPHA:
-        return "indistinguishable"
-    return "higher" if difference > 0 else "lower"
+        c, adjusted = comparisons[label], p_holm[label]
+        level = holm_confidence(c.p_value, adjusted)
+        agreeing = c.interval(level)
+        rows.append((c.difference.mean, c.difference.low, c.difference.high, c.p_value, adjusted, agreeing.low,
+                     agreeing.high, level, verdict(c.difference.mean, adjusted, c.difference.n)))
+    return pd.concat([table, pd.DataFrame(rows, columns=COMPARISON, index=table.index)], axis=1)
 
 
 def _finite(values) -> list[float]:

@@ -1,4 +1,8 @@
-"""Write a report: figures, summary.csv and summary.md (table + observations) for runs under some folders."""
+"""Write a report: figures, summary.csv and summary.md (table + observations) for runs under some folders.
+
+Runs of several tasks get one report per task and one over all of them. `family_by` splits runs of one task into
+parts (one report each, e.g. one per optimizer comparing two schedules) whose comparisons are Holm-corrected as one
+family: a claim made over the parts together must be corrected over all of their tests, not part by part."""
 
 from __future__ import annotations
 
@@ -15,14 +19,16 @@ from optlab.report.across_tasks import (
     costs,
     draw_critical_difference,
     draw_profiles,
+    mean_ranks,
     rank_blocks,
     split_by_task,
 )
 from optlab.report.forest import forest
-from optlab.report.observations import write_observations
+from optlab.report.observations import level_percent, write_observations
 from optlab.report.per_class import per_class_lines
 from optlab.report.runs import Run, load_runs
-from optlab.report.table import group_runs, summarise, time_to_target
+from optlab.report.statistics import ALPHA
+from optlab.report.table import group_runs, summarise, summarise_family, time_to_target
 from optlab.run.summary import Status
 
 
@@ -32,7 +38,8 @@ class ReportOptions:
     group_by: list[str] | None = None  # None: every config key that differs between the runs, seed aside
     sort_by: str = "val_acc"
     band: str = "minmax"  # or "std"
-    reference: str | None = None  # None: the group with the best mean validation accuracy
+    reference: str | None = None  # None: the highest mean validation accuracy (ties: table.tie_order)
+    family_by: list[str] | None = None  # keys splitting the runs into parts corrected as one family of tests
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,11 @@ def write_report(paths: list[Path], out: Path, options: ReportOptions) -> Report
             f"no summary.json under {', '.join(map(str, paths))}: point the report at run or sweep folders"
         )
     tasks = split_by_task(runs)
+    if options.family_by:
+        if len(tasks) > 1:
+            raise ValueError(f"--family-by splits the runs of one task; these span {', '.join(tasks)}: report each "
+                             "task on its own")
+        return _family_report(runs, out, options)
     if len(tasks) == 1:
         return _task_report(runs, out, options).outputs
     return _across_tasks_report({task: _task_report(task_runs, out / task, options)
@@ -83,6 +95,11 @@ class TaskReport:
 def _task_report(runs: list[Run], out: Path, options: ReportOptions) -> TaskReport:
     groups = group_runs(runs, options.group_by)
     table = summarise(groups, options.target_acc, options.sort_by, options.reference)
+    return _write_task(runs, groups, table, out, options)
+
+
+def _write_task(runs: list[Run], groups: dict[str, list[Run]], table: pd.DataFrame, out: Path,
+                options: ReportOptions) -> TaskReport:
     ranges = {label: _epoch_range(runs_, options.target_acc) for label, runs_ in groups.items()}
     out.mkdir(parents=True, exist_ok=True)
     title = describe(runs)
@@ -92,6 +109,46 @@ def _task_report(runs: list[Run], out: Path, options: ReportOptions) -> TaskRepo
     sections = per_class_lines(groups, list(table["group"]))
     markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out, sections))
     return TaskReport(ReportOutputs(markdown=markdown, table=csv, figures=drawn), groups, table)
+
+
+def _family_report(runs: list[Run], out: Path, options: ReportOptions) -> ReportOutputs:
+    """A report per part in out/<part>, one Holm correction over all of their comparisons, and out/summary.md
+    listing every comparison of the family with its corrected p."""
+    keys = options.family_by or []
+    parts = group_runs(runs, keys)  # labelled, and unknown keys refused, as groups are
+    groups = {part: group_runs(part_runs, options.group_by) for part, part_runs in parts.items()}
+    family = f"{len(parts)} reports split by {', '.join(keys)} ({', '.join(parts)}; ../summary.md)"
+    tables = summarise_family(groups, options.target_acc, options.sort_by, options.reference, family)
+    reports = {part: _write_task(parts[part], groups[part], tables[part], out / part_folder(part), options)
+               for part in parts}
+    return _write_family_index(reports, out, keys)
+
+
+def part_folder(label: str) -> str:
+    """A part's folder under the family's: its label with no slash or space ("zoo-any_name=prodigy")."""
+    return label.replace("/", "-").replace(" ", "_")
+
+
+def _write_family_index(reports: dict[str, TaskReport], out: Path, keys: list[str]) -> ReportOutputs:
+    """summary.csv: one row per comparison (part, group, difference, p, Holm's p over the family, verdict);
+    summary.md: the same as a table, with links to each part's report."""
+    rows = pd.concat([r.table.assign(part=part) for part, r in reports.items()], ignore_index=True)
+    rows = rows[rows["verdict"] != "reference"]
+    columns = ["part", "group", "reference", "compared_on", "diff", "diff_low", "diff_high", "p", "p_holm",
+               "diff_holm_low", "diff_holm_high", "diff_holm_level", "verdict", "holm_tests"]
+    csv = write_atomic(out / "summary.csv", rows[columns].to_csv(index=False))
+    tests = int(rows["holm_tests"].max()) if len(rows) else 0
+    lines = [f"# One family of tests over {len(reports)} reports split by {', '.join(keys)}", "",
+             f"Every comparison of the parts below, Holm-corrected together over their {tests} tests at {ALPHA:.0%}; "
+             "each part's report shows the same corrected p and verdict. The interval is at the level Holm's "
+             "correction tested the comparison, so it excludes 0 exactly when the verdict separates.", "",
+             "| part | group | vs reference (CI at Holm's level) | p | p (Holm) | verdict |",
+             "|---|---|---|---|---|---|"]
+    for row in rows.itertuples():
+        lines.append(f"| [{row.part}]({part_folder(row.part)}/summary.md) | {row.group} vs {row.reference} "
+                     f"| {_difference(row)} | {_num(row.p, '{:.3f}')} | {_num(row.p_holm, '{:.3f}')} | {row.verdict} |")
+    markdown = write_atomic(out / "summary.md", "\n".join(lines) + "\n")
+    return ReportOutputs(markdown=markdown, table=csv, figures=[f for r in reports.values() for f in r.outputs.figures])
 
 
 def _across_tasks_report(reports: dict[str, TaskReport], out: Path) -> ReportOutputs:
@@ -105,15 +162,16 @@ def _across_tasks_report(reports: dict[str, TaskReport], out: Path) -> ReportOut
     seeds = max(len({r.summary.seed for runs in report.groups.values() for r in runs}) for report in reports.values())
     profile_path, scores = draw_profiles(costs(tables, groups, metric), seeds, out / "performance_profiles.png")
     blocks = rank_blocks({task: report.groups for task, report in reports.items()}, groups, metric)
-    cd_path, cd_sentence = draw_critical_difference(blocks, len(reports), out / "critical_difference.png")
+    cd_path, cd_sentence = draw_critical_difference(blocks, out / "critical_difference.png", metric)
     table = pd.DataFrame({task: t.set_index("group").reindex(groups)[metric] for task, t in tables.items()})
-    table = table.join(scores.add_prefix("score: ")).join(blocks.rank(axis=1, ascending=False).mean().rename(
-        "mean rank")).sort_values("mean rank").rename_axis("group").reset_index()
+    table = table.join(scores.add_prefix("score: ")).join(mean_ranks(blocks).rename("mean rank")).sort_values(
+        "mean rank").rename_axis("group").reset_index()
     csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
     drawn = [path for path in (profile_path, cd_path) if path is not None]
     lines = [f"# {len(reports)} tasks: {', '.join(reports)}", "",
              f"{metric.replace('_', ' ')} per task (mean over seeds), the performance-profile scores (area under the "
-             "profile, 1 = best on every task) and the mean rank over blocks (one seed of one task each).", "",
+             "profile, 1 = best on every task) and the mean rank over the tasks (within each task, ranked by the "
+             "mean over its seeds).", "",
              "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     for row in table.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v, c) for v, c in zip(row, table.columns, strict=True)) + " |")
@@ -170,7 +228,7 @@ def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], 
     target = f"{targets.iloc[0]:.0%}" if len(targets) and targets.nunique() == 1 else "target"
     metric = table["compared_on"].iloc[0].replace("_", " ") if len(table) else "accuracy"
     reference = table["reference"].iloc[0] if len(table) else ""
-    header = ["group", "runs", "status", "val acc", f"{metric} (95% CI)", f"vs {reference} (95% CI)",
+    header = ["group", "runs", "status", "val acc", f"{metric} (95% CI)", f"vs {reference} (CI at Holm's level)",
               "p (Holm)", "verdict", f"epochs to {target} (median, reached)", "s/epoch", "optimizer state"]
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     column = table["compared_on"].iloc[0] if len(table) else "test_acc"
@@ -186,6 +244,10 @@ def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], 
             _num(row.optimizer_state_bytes / 2**10, "{:,.0f} KiB"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if table["diff_holm_low"].notna().any():
+        lines += ["", f"Differences from {reference} are paired by seed; each interval is at the level Holm's "
+                  f"correction tested it (after the semicolon), so it excludes 0 exactly when p (Holm) < {ALPHA}. "
+                  "summary.csv also gives the unadjusted 95% interval (diff_low, diff_high)."]
     lines += ["", "## Observations", ""] + [f"- {line}" for line in write_observations(table, ranges)]
     lines += sections or []
     if drawn:
@@ -194,10 +256,12 @@ def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], 
 
 
 def _difference(row) -> str:
-    """"+0.85% (-1.02% to +2.71%)": the paired difference from the reference with its CI."""
+    """"+0.85% (-1.02% to +2.71%; 98.75%)": the paired difference from the reference with its interval at the level
+    Holm's correction tested it (statistics.holm_confidence), which the verdict agrees with."""
     if row.verdict == "reference" or not math.isfinite(row.diff):
         return "—"
-    ci = f" ({row.diff_low:+.2%} to {row.diff_high:+.2%})" if math.isfinite(row.diff_low) else ""
+    ci = (f" ({row.diff_holm_low:+.2%} to {row.diff_holm_high:+.2%}; {level_percent(row.diff_holm_level)})"
+          if math.isfinite(row.diff_holm_low) else "")
     return f"{row.diff:+.2%}{ci}"
 
 

@@ -27,6 +27,7 @@ class Trial:
     number: int = -1
     epochs: float = 0.0  # epochs trained, fractions included (a trial pruned at the first rung: 0.33)
     val_acc: float = math.nan  # the last validation accuracy it reached (a pruned trial's, where it stopped)
+    widened: bool = False  # queued by a widening round, at an lr beyond the range first searched
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ def read_search(queue: WorkQueue, optimizer: str) -> SearchResult:
         reason = t.user_attrs.get("reason", "its worker stopped and every retry too")
         objective = t.value if t.state == optuna.trial.TrialState.COMPLETE else 0.0
         trials.append(Trial(float(t.params[LR]), status, objective, reason, dict(t.params), t.number,
-                            float(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan))))
+                            float(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan)),
+                            "widened" in t.user_attrs))
     configured = queue.search_range_configured(optimizer)
     return SearchResult(optimizer, trials, queue.search_range(optimizer) or (math.nan, math.nan),
                         configured or (math.nan, math.nan), queue.widened_trials(optimizer),

@@ -1,12 +1,14 @@
 """The protocol's report, in `<out>/report/`:
 
 - `tuned/`: optlab's usual report of the reruns at the chosen settings (every optimizer on the same fresh seeds:
-  CIs over seeds, paired tests against the best, Holm-corrected), and `default/` the same for the config defaults;
+  CIs over seeds, paired tests against the highest validation accuracy, a tie within statistics.TIE said and broken
+  by the lower validation loss, Holm-corrected), and `default/` the same for the config defaults;
 - `tuning.md` / `tuning.csv`: per optimizer the range searched (widened where the best lay at an edge), the trials'
   outcomes (ok, pruned, diverged, failed), the default and the chosen lr, how wide the good range was, default vs
   tuned accuracy (paired over the rerun seeds, Holm-corrected over optimizers), the test accuracy of the tuned
   reruns, the chosen setting's score on the search seed, the selection seeds and the fresh seeds (the winner's
-  curse, measured), the rank before and after tuning; and what each stage cost, in runs, epochs and wall time;
+  curse, measured), the rank before and after tuning (accuracies within statistics.TIE share a rank); and what
+  each stage cost, in runs, epochs and wall time;
 - `lr_sensitivity.png`: every trial's validation accuracy against its lr, per optimizer;
 - `runs.csv` / `curves.csv`: the per-run records all of it rests on (optlab.tune.report.records).
 """
@@ -23,7 +25,7 @@ import pandas as pd
 from optlab.files import write_atomic
 from optlab.report.figures import optimizer_colours
 from optlab.report.runs import find_run_folders
-from optlab.report.statistics import ALPHA, holm, mean_ci, paired_comparison
+from optlab.report.statistics import ALPHA, NOT_SEPARATED, holm, mean_ci, paired_comparison, tie_ranks
 from optlab.report.write import ReportOptions, write_report
 from optlab.run.summary import FILENAME, RunSummary, Status
 from optlab.tune.report.records import write_records
@@ -51,8 +53,7 @@ def write_tuning_report(settings: TuneSettings) -> Path:
     costs = stage_costs(queue)
     write_atomic(out / "costs.csv", costs.to_csv(index=False))
     write_records(queue, out)
-    figure = draw_sensitivity(searches, default_lrs(default), optimizer_colours(settings.optimizers),
-                              out / "lr_sensitivity.png")
+    figure = draw_sensitivity(searches, table, optimizer_colours(settings.optimizers), out / "lr_sensitivity.png")
     wall_time = json.loads((settings.out / RECORD).read_text())["wall_time_s"]
     return write_atomic(out / "tuning.md", render(settings, table, costs, reports, figure, wall_time, out))
 
@@ -112,8 +113,8 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
         })
     table = pd.DataFrame(rows)
     table["gain_p_holm"] = holm(list(table["gain_p"]))
-    table["rank_default"] = table["default_val_acc"].rank(ascending=False, method="min")
-    table["rank_tuned"] = table["tuned_val_acc"].rank(ascending=False, method="min")
+    table["rank_default"] = tie_ranks(list(table["default_val_acc"]))
+    table["rank_tuned"] = tie_ranks(list(table["tuned_val_acc"]))
     return table.sort_values("tuned_val_acc", ascending=False, na_position="last").reset_index(drop=True)
 
 
@@ -142,7 +143,7 @@ def _rank(value: float) -> str:
 def _gain(row: pd.Series) -> str:
     if not math.isfinite(row.gain):
         return "–"
-    verdict = ("better" if row.gain > 0 else "worse") if row.gain_p_holm < ALPHA else "not separated"
+    verdict = ("better" if row.gain > 0 else "worse") if row.gain_p_holm < ALPHA else NOT_SEPARATED
     p = f"p_Holm {row.gain_p_holm:.3f}" if math.isfinite(row.gain_p_holm) else "no test"
     return f"{_ci(row.gain, row.gain_low, row.gain_high)} ({p}: {verdict})"
 
