@@ -160,7 +160,13 @@ def test_sweep_of_every_optimizer_end_to_end(tmp_path: Path) -> None:
     for name, summary in found.items():
         expected = "skipped" if summary["optimizer"] == "sparseadam" else "ok"
         assert summary["status"] == expected, (name, summary["reason"])
-    assert "report:" in result.stdout and (sweep / "report" / "ranking.png").is_file()
+    assert "report:" in result.stdout
+    assert (sweep / "report" / "ranking.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # The report's table: a row per optimizer, each with its run's outcome.
+    table = pd.read_csv(sweep / "report" / "summary.csv").set_index("group")
+    assert sorted(table.index) == sorted(summary["optimizer"] for summary in found.values())
+    assert table.loc["sparseadam", "status"] == "1 skipped"
+    assert (table.drop(index="sparseadam")["status"] == "1 ok").all()
 
 
 @pytest.mark.slow
@@ -193,7 +199,12 @@ def test_sweep_killed_mid_run_resumes_to_the_numbers_of_an_uninterrupted_sweep(t
         assert got["status"] == "ok" and got["epochs"] == 4
         for key in ("train_loss", "val_loss", "val_acc", "test_acc"):
             assert got[key] == pytest.approx(expected[key], rel=1e-5), (name, key)
-    assert (killed / "report" / "summary.csv").is_file()
+    # The report written after the resume is the uninterrupted sweep's: every group finished, the same numbers.
+    straight_table = pd.read_csv(straight / "report" / "summary.csv").set_index("group")
+    killed_table = pd.read_csv(killed / "report" / "summary.csv").set_index("group")
+    assert sorted(killed_table.index) == ["adam", "lion", "sgd"] and (killed_table["status"] == "1 ok").all()
+    for key in ("val_acc", "test_acc"):
+        assert killed_table[key].to_dict() == pytest.approx(straight_table[key].to_dict(), rel=1e-5), key
 
 
 @pytest.mark.slow

@@ -66,11 +66,11 @@ def test_cifar10_jpeg_copy_loads_with_verify_off_and_trains(make_cfg, cifar_root
 def test_lbfgs_on_cifar10_records_a_training_loss_on_the_scale_of_its_validation_loss(
     make_cfg, cifar_root: Path
 ) -> None:
-    """Its line search probes huge losses (1.6e12 was recorded before counting only each step's first evaluation)."""
+    """Its line search probes huge losses (1.6e12 was recorded before counting only each step's first evaluation).
+    This run finishes (a 2-core CPU, 5 min: train and validation loss 2.31, 2 evaluations per step): a divergence
+    now is a change to look at, not an outcome to accept."""
     summary = train(make_cfg("data=cifar10", f"data.root={cifar_root}", "data.verify=false", "optimizer=lbfgs",
                              "seed=1", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", tiny=False))
-    if summary.status == "diverged":
-        assert "training loss" in summary.reason and summary.diverged_step is not None
-    else:
-        assert summary.status == "ok" and summary.evaluations_per_step >= 1
-        assert summary.train_loss < 3 * summary.val_loss, (summary.train_loss, summary.val_loss)
+    assert summary.status == "ok", summary.reason
+    assert summary.evaluations_per_step > 1  # the line search probed: the losses that must not be recorded
+    assert summary.train_loss < 3 * summary.val_loss, (summary.train_loss, summary.val_loss)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import compose_config, killed_at_exit, read_summary, wait_until
 from services import slurm_cluster
@@ -31,7 +32,10 @@ def test_the_tuning_protocol_runs_its_trials_as_slurm_jobs(tmp_path: Path) -> No
                                  "workers=2", *SMALL_JOBS, f"out={out}"], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
-    assert (out / "report" / "tuning.md").is_file()
+    table = pd.read_csv(out / "report" / "tuning.csv").set_index("optimizer")  # a row per optimizer, its trials
+    assert sorted(table.index) == ["adam", "sgd"] and (table["trials"] == 2).all()
+    report = (out / "report" / "tuning.md").read_text()
+    assert "| sgd | " in report and "| adam | " in report
     summaries = list(out.glob("*/*/*/summary.json"))  # search, tuned and default runs of both optimizers
     assert len(summaries) == 2 * (2 + 1 + 1) and all(read_summary(p.parent)["status"] in ("ok", "pruned")
                                                      for p in summaries)
@@ -64,7 +68,8 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_t
         assert done.returncode == 0, done.stderr[-3000:]
         runs = [read_summary(p.parent) for p in straight.glob("*/summary.json")]
         assert sorted(r["optimizer"] for r in runs) == ["adam", "sgd"] and all(r["status"] == "ok" for r in runs)
-        assert (straight / "report" / "summary.md").is_file()
+        report = (straight / "report" / "summary.md").read_text()  # a row per run: group, runs, status
+        assert "| adam | 1 | 1 ok |" in report and "| sgd | 1 | 1 ok |" in report
         assert len(list((straight / ".submitit").glob("*/*_log.out"))) == 2  # a SLURM job per run, its log there
 
         # The same sweep again; its adam job cancelled mid-run (SIGKILL, as an out-of-memory kill or a lost node).
@@ -82,7 +87,7 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_t
         assert f"SLURM job {adam_job} (optimizer=adam" in stdout + stderr and " ended CANCELLED" in stdout + stderr
         listed = stderr[stderr.index("this sweep did not end well"):]  # killed or interrupted, as the signal fell
         assert "1_adam" in listed and "0_sgd" not in listed
-        assert (cancelled / "report" / "summary.md").is_file()  # of the run that ended
+        assert "| sgd | 1 | 1 ok |" in (cancelled / "report" / "summary.md").read_text()  # of the run that ended
         sgd = next(cancelled.glob("0_sgd*/summary.json"))
         assert read_summary(sgd.parent)["status"] == "ok"
         kept = sgd.stat().st_mtime_ns
@@ -97,4 +102,9 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_cancelled_one_is_listed_then_resumed_t
         assert got["status"] == "ok" and got["epochs"] == 16
         for key in ("train_loss", "val_loss", "val_acc"):
             assert got[key] == pytest.approx(expected[key], rel=1e-5), (run, key)
-    assert (cancelled / "report" / "summary.md").is_file()
+    # The report written after the resume is the uninterrupted sweep's: both runs finished, the same numbers.
+    straight_table = pd.read_csv(straight / "report" / "summary.csv").set_index("group")
+    resumed_table = pd.read_csv(cancelled / "report" / "summary.csv").set_index("group")
+    assert sorted(resumed_table.index) == ["adam", "sgd"] and (resumed_table["status"] == "1 ok").all()
+    for key in ("train_loss", "val_loss", "val_acc"):
+        assert resumed_table[key].to_dict() == pytest.approx(straight_table[key].to_dict(), rel=1e-5), key

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from helpers import HEARTBEAT, killed_at_exit, run_tune, runs_midway, runs_with_status, wait_until
 from services import pg_ctl, postgres_server
@@ -29,12 +30,18 @@ def test_two_workers_tune_into_one_postgresql_database(tmp_path: Path) -> None:
                           "workers=2", f"storage={url}", "study=shared", f"out={out}", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
         assert not (out / "optuna.db").exists()  # the database holds the studies, not a file
+        # The report is read from the database: a row per optimizer whose trial count and tuned accuracy are the
+        # studies' own.
+        table = pd.read_csv(out / "report" / "tuning.csv").set_index("optimizer")
+        report = (out / "report" / "tuning.md").read_text()
         for optimizer in ("sgd", "adam"):
             search = optuna.load_study(study_name=f"shared/{optimizer}/search", storage=url)
             assert len(search.trials) == 3 and all(t.state.is_finished() for t in search.trials)
             tuned = optuna.load_study(study_name=f"shared/{optimizer}/tuned", storage=url)
             assert [t.user_attrs["status"] for t in tuned.trials] == ["ok"]
-        assert (out / "report" / "tuning.md").is_file()
+            assert table.loc[optimizer, "trials"] == 3
+            assert table.loc[optimizer, "tuned_val_acc"] == pytest.approx(tuned.trials[0].value)
+            assert f"| {optimizer} | " in report
 
 
 @pytest.mark.timeout(1800)  # a protocol stopped and resumed, ~4 min on 2 busy cores; its own limits add up to 1500 s

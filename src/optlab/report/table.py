@@ -42,6 +42,8 @@ COMPARISON = ["diff", "diff_low", "diff_high", "p", "p_holm", "diff_holm_low", "
 def run_value(run: Run, key: str) -> object:
     """A run's value for a config group (optimizer), a summary field (lr) or a config key (optimizer.betas)."""
     summary = run.summary
+    if key == "optimizer":  # its name: the config's, or a custom/any optimizer's optimizer_name
+        return summary.optimizer
     if key in summary.choices:
         return summary.choices[key]
     if key in SUMMARY_FIELDS:

@@ -67,12 +67,17 @@ def check_options(options: ReportOptions) -> None:
 
 def write_report(paths: list[Path], out: Path, options: ReportOptions) -> ReportOutputs:
     """One report for runs of one task; for runs of several tasks, one per task (in out/<task>) and one over all."""
-    check_options(options)
     runs = load_runs(paths)
     if not runs:
         raise FileNotFoundError(
             f"no summary.json under {', '.join(map(str, paths))}: point the report at run or sweep folders"
         )
+    return report_runs(runs, out, options)
+
+
+def report_runs(runs: list[Run], out: Path, options: ReportOptions) -> ReportOutputs:
+    """write_report on runs already read: from their folders, or from a protocol's published records."""
+    check_options(options)
     tasks = split_by_task(runs)
     if options.family_by:
         if len(tasks) > 1:

@@ -45,6 +45,7 @@ from optlab.run.resume import (
     usable_checkpoint,
 )
 from optlab.run.summary import FINISHED, RunSummary, Status
+from optlab.run.tensorboard_layout import TensorBoardLayout
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +206,11 @@ def build_callbacks(cfg: DictConfig, has_learning_rate: bool, multirun: bool) ->
     """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both); no
     learning-rate monitor for optimizers that keep no lr (the zoo's A2Grad, ALIG set their own steps). In a multirun
     the model summary is Lightning's plain one, which logs (so it reaches train.log, not the console); its default,
-    Rich's, prints to the terminal once per run."""
+    Rich's, prints to the terminal once per run. TensorBoard's layout (optlab.run.tensorboard_layout) comes with
+    every run from here, not from conf/callbacks: a key there would enter every run's numbers identity
+    (config.run_identity), and the run cache would no longer match the runs made before it."""
     callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
+    callbacks["tensorboard_layout"] = TensorBoardLayout()  # writes only to TensorBoard loggers
     has_summary = any(isinstance(c, ModelSummary) for c in callbacks.values())
     if multirun and cfg.trainer.enable_model_summary and not has_summary:
         callbacks["model_summary"] = ModelSummary()

@@ -11,6 +11,7 @@ import signal
 import sys
 from types import FrameType
 
+from optlab.report.records import RecordsError
 from optlab.tune.settings import TuneError, parse_settings
 
 
@@ -27,12 +28,18 @@ def main(arguments: list[str]) -> int:
     try:
         settings = parse_settings(arguments)
         out = str(settings.out)
-        from optlab.tune.protocol import run_protocol  # deferred: plotting and statistics load with it
+        from optlab.tune.against import write_against_report  # deferred: plotting and statistics load with these
+        from optlab.tune.identity import check_against
+        from optlab.tune.protocol import run_protocol
         from optlab.tune.report.write import write_tuning_report
 
+        if settings.against:
+            check_against(settings)
         run_protocol(settings)
         report = write_tuning_report(settings)
-    except TuneError as error:
+        if settings.against:
+            print(f"against report: {write_against_report(settings)}")
+    except (TuneError, RecordsError) as error:
         print(f"optlab.tune: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from optlab.config.compose import optlab_configs
 from optlab.config.run_identity import override_key
 from optlab.files import first_line
+from optlab.report.records import RecordsError, read_protocol
 from optlab.tune.search.storage import PASSWORD_VARIABLE, split_password
 
 CUSTOM = "custom/any"  # conf/optimizer/custom/any.yaml: a user's class from the command line
@@ -55,6 +56,7 @@ class TuneSettings:
     out: Path
     resume: bool
     cache: list[str]  # finished protocols' folders whose runs a rerun of the same identity reuses
+    against: str | None  # a published protocol's report folder that this one pairs with
     train_overrides: list[str] = field(default_factory=list)  # given to every optlab.train run
     configs: dict[str, str] = field(default_factory=dict)  # a name that is not its config's: signsgd -> custom/any
 
@@ -82,7 +84,8 @@ class TuneSettings:
         storage, heartbeat, supervisor), nor which optimizers (each is searched and rerun on its own, so one may be
         added to a finished protocol)."""
         record = json.loads(json.dumps(asdict(self), default=str))
-        for key in ("out", "resume", "workers", "optimizers", "configs", "storage", "heartbeat", "supervisor", "cache"):
+        for key in ("out", "resume", "workers", "optimizers", "configs", "storage", "heartbeat", "supervisor", "cache",
+                    "against"):
             record.pop(key)
         return record
 
@@ -107,6 +110,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         raise TuneError(f"{malformed[0]!r} is not key=value; e.g. python -m optlab.tune optimizer=sgd,adam budget=16")
     with optlab_configs() as loader:
         own_keys = set(compose(config_name="tune").keys())
+        arguments = with_published(arguments)
         mine = [a for a in arguments if _key(a) in own_keys and _key(a) != "optimizer"]
         choice = next((a.split("=", 1)[1] for a in reversed(arguments) if override_key(a) == "optimizer"), None)
         if any(_key(a) == "storage" and not _one_value(a) for a in mine):
@@ -133,10 +137,35 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         storage=storage_without_password(cfg.storage),
         heartbeat=OmegaConf.to_container(cfg.heartbeat), supervisor=OmegaConf.to_container(cfg.supervisor),
         out=Path(cfg.out), resume=cfg.resume, cache=[str(Path(folder).resolve()) for folder in cfg.cache],
+        against=str(Path(cfg.against).resolve()) if cfg.against else None,
         train_overrides=train_overrides, configs=configs,
     )
     check_settings(settings, searches, out_given=any(_key(a) == "out" for a in arguments))
     return settings
+
+
+def with_published(arguments: list[str]) -> list[str]:
+    """With against=<folder>: the published protocol's rules and training overrides first, then the command line's
+    (which may repeat them, or set what is not identity, such as data.root; anything else that differs is refused
+    once the settings are known, optlab.tune.identity)."""
+    against = next((a.split("=", 1)[1] for a in reversed(arguments) if override_key(a) == "against"), None)
+    if against in (None, "null"):
+        return arguments
+    try:
+        published = read_protocol(Path(against))
+    except RecordsError as error:
+        raise TuneError(f"against={against}: {error}") from None
+    given = {override_key(a) for a in arguments}
+    rules = [f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+             for key, value in dotted(published["rules"]).items()]
+    return [*(o for o in [*rules, *published["train_overrides"]] if override_key(o) not in given), *arguments]
+
+
+def dotted(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"selection.top_k": 3, ...} from {"selection": {"top_k": 3}, ...}."""
+    if isinstance(value, dict):
+        return {k: v for key, inner in value.items() for k, v in dotted(inner, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
 
 
 def _one_value(argument: str) -> bool:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from optlab.run.summary import Status
-from optlab.tune.search.outcome import PRUNING_CALLBACK, trial_overrides
+from optlab.tune.search.outcome import PRUNING_CALLBACK, name_objective, trial_overrides
 from optlab.tune.search.space import override_value
 from optlab.tune.search.storage import trial_id
 from optlab.tune.settings import TuneError, TuneSettings
@@ -81,6 +81,7 @@ class WorkQueue:
             self._studies[key] = optuna.create_study(
                 study_name=self.study_name(optimizer, stage), storage=self.storage, direction="maximize",
                 load_if_exists=True, pruner=optuna.pruners.NopPruner())
+            name_objective(self._studies[key])
         return self._studies[key]
 
     def prepare(self) -> None:

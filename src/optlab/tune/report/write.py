@@ -28,6 +28,7 @@ from optlab.report.runs import find_run_folders
 from optlab.report.statistics import ALPHA, NOT_SEPARATED, holm, mean_ci, paired_comparison, tie_ranks
 from optlab.report.write import ReportOptions, write_report
 from optlab.run.summary import FILENAME, RunSummary, Status
+from optlab.tune.identity import write_identity
 from optlab.tune.report.records import write_records
 from optlab.tune.report.sensitivity_figure import draw_sensitivity
 from optlab.tune.report.trials import SearchResult, read_search
@@ -53,6 +54,7 @@ def write_tuning_report(settings: TuneSettings) -> Path:
     costs = stage_costs(queue)
     write_atomic(out / "costs.csv", costs.to_csv(index=False))
     write_records(queue, out)
+    write_identity(settings, out)
     figure = draw_sensitivity(searches, table, optimizer_colours(settings.optimizers), out / "lr_sensitivity.png")
     wall_time = json.loads((settings.out / RECORD).read_text())["wall_time_s"]
     return write_atomic(out / "tuning.md", render(settings, table, costs, reports, figure, wall_time, out))

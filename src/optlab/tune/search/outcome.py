@@ -14,6 +14,8 @@ from typing import Any
 from optlab.run.summary import RunSummary, Status
 
 PRUNING_CALLBACK = "callbacks.trial_pruning"
+# The objective's name in the storage, where optuna-dashboard and Optuna's plots read it (else "Objective 0").
+OBJECTIVE_NAME = "val/acc (final; 0 if diverged, failed or skipped)"
 
 
 def trial_overrides(storage_url: str, study_name: str, trial_id: int) -> list[str]:
@@ -22,6 +24,12 @@ def trial_overrides(storage_url: str, study_name: str, trial_id: int) -> list[st
     key = f"+{PRUNING_CALLBACK}"
     return [f"{key}._target_=optlab.tune.search.pruning.TrialPruning", f"{key}.storage='{storage_url}'",
             f"{key}.study='{study_name}'", f"{key}.id={trial_id}", f"{key}.pruner='${{pruner}}'"]
+
+
+def name_objective(study: Any) -> None:
+    """Name the study's objective (written once: a study created or loaded with it already is left alone)."""
+    if study.metric_names != [OBJECTIVE_NAME]:
+        study.set_metric_names([OBJECTIVE_NAME])  # experimental in Optuna 5.1; open_storage silences that warning
 
 
 def job_summary(job_return: Any) -> RunSummary | None:

@@ -21,7 +21,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from optlab.files import write_atomic
-from optlab.tune.search.outcome import job_summary, tell, trial_overrides
+from optlab.tune.search.outcome import job_summary, name_objective, tell, trial_overrides
 from optlab.tune.search.space import SearchSpaceError, distribution, override_value, search_space
 from optlab.tune.search.storage import (
     PASSWORD_VARIABLE,
@@ -75,6 +75,7 @@ def run_search(settings: dict[str, Any], config: DictConfig, launcher: Any, argu
     name = str(settings["study_name"])
     study = optuna.create_study(study_name=name, storage=storage, sampler=settings["sampler"],
                                 direction=settings["direction"], load_if_exists=True)
+    name_objective(study)
     _run_again_abandoned(study)
     while (left := settings["n_trials"] - _counted(study)) > 0:
         trials = [study.ask(space) for _ in range(min(settings["n_jobs"], left))]

@@ -1,0 +1,100 @@
+"""A published protocol's runs, read back from its records (runs.csv, curves.csv, protocol.json) instead of its run
+folders, which are not shipped: so that a report can pair new runs with them (`optlab.tune against=`) and anyone
+can redraw a published figure or recompute a published table.
+
+A record stands for a run as far as a report reads one: its optimizer, seed, status, accuracies and losses, its
+searched values, and its curves; the data, model and settings every run of the protocol shares come from
+protocol.json. A file that is missing or cannot be read is one RecordsError line naming it, never a partial
+comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optlab.report.runs import COLUMNS, Run
+from optlab.run.summary import RunSummary, Status
+
+RUNS, CURVES, PROTOCOL = "runs.csv", "curves.csv", "protocol.json"
+REQUIRED = {"optimizer", "stage", "seed", "params", "status", "val_acc", "val_loss", "test_acc", "test_loss",
+            "train_loss", "epochs", "folder"}
+
+
+class RecordsError(ValueError):
+    """Records that are missing or cannot be read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Records:
+    folder: Path
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    protocol: dict[str, Any]
+
+
+def read_records(folder: Path) -> Records:
+    return Records(folder, _csv(folder / RUNS, REQUIRED), _csv(folder / CURVES, {"folder", "epoch"}),
+                   read_protocol(folder))
+
+
+def read_protocol(folder: Path) -> dict[str, Any]:
+    path = folder / PROTOCOL
+    if not path.is_file():
+        raise RecordsError(f"{path} is missing: point at a protocol's report folder (one optlab.tune wrote, with "
+                           f"{PROTOCOL}, {RUNS} and {CURVES}), e.g. docs/results/tuning_v3")
+    try:
+        protocol = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RecordsError(f"{path} cannot be read ({error}); restore it from the repository") from None
+    if not isinstance(protocol, dict) or not {"training", "rules", "seeds", "versions"} <= set(protocol):
+        raise RecordsError(f"{path} is not a protocol identity (training, rules, seeds, versions); restore it")
+    return protocol
+
+
+def _csv(path: Path, columns: set[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise RecordsError(f"{path} is missing: the protocol's records are incomplete; restore it")
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise RecordsError(f"{path} cannot be read ({str(error).splitlines()[0]}); restore it") from None
+    missing = sorted(columns - set(table.columns))
+    if missing:
+        raise RecordsError(f"{path} lacks the column(s) {', '.join(missing)}; restore it")
+    return table
+
+
+def recorded_runs(records: Records, stage: str) -> list[Run]:
+    """The runs of one stage (tuned, default, ...) as a report reads runs."""
+    curves = dict(iter(records.curves.groupby("folder")))
+    rows = records.runs[records.runs["stage"] == stage]
+    return [Run(records.folder / str(row.folder), _summary(row, records.protocol),
+                _curves(curves.get(row.folder))) for row in rows.itertuples()]
+
+
+def _summary(row: Any, protocol: dict[str, Any]) -> RunSummary:
+    training = protocol["training"]
+    params = json.loads(row.params) if isinstance(row.params, str) and row.params else {}
+    summary = RunSummary(optimizer=str(row.optimizer), data=str(training.get("data.name", "")),
+                         model=str(training.get("model._target_", "")),
+                         scheduler=str(training.get("scheduler.name", "none")),
+                         precision=str(training.get("trainer.precision", "")), seed=int(row.seed),
+                         lr=params.get("optimizer.lr"), status=Status(row.status))
+    for name in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc"):
+        setattr(summary, name, float(getattr(row, name)))
+    summary.epochs = int(math.floor(float(row.epochs)))
+    summary.choices = {"optimizer": str(row.optimizer), "data": summary.data}
+    summary.config = {"optimizer": str(row.optimizer), **params}
+    return summary
+
+
+def _curves(table: pd.DataFrame | None) -> pd.DataFrame:
+    if table is None:
+        return pd.DataFrame(columns=COLUMNS)
+    return table.set_index("epoch").reindex(columns=COLUMNS).sort_index()
