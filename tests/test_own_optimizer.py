@@ -5,6 +5,9 @@ its protocol under its own name."""
 from __future__ import annotations
 
 import math
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -232,3 +235,36 @@ def test_tune_refuses_a_custom_optimizer_it_cannot_name_or_keep_apart(user_folde
     result = run_tune(*args, "debug=tiny", "data=digits", f"out={user_folder / 'tune'}", cwd=user_folder)
     assert result.returncode == 2, result.stderr[-3000:]
     assert_one_line(result.stderr, message)
+
+
+def docs_block(marker: str) -> str:
+    """The fenced block right after `<!-- example: marker -->` in docs/tools/your-optimizer.md."""
+    text = (Path(__file__).parents[1] / "docs" / "tools" / "your-optimizer.md").read_text()
+    after = text.split(f"<!-- example: {marker} -->\n", 1)[1]
+    return after.split("```", 2)[1].split("\n", 1)[1]
+
+
+def test_the_docs_class_and_run_work_as_written(tmp_path: Path) -> None:
+    (tmp_path / "my_optim.py").write_text(docs_block("my_optim.py"))
+    command = shlex.split(docs_block("one run"))
+    assert command[:3] == ["python", "-m", "optlab.train"]
+    result = subprocess.run([sys.executable, *command[1:], "trainer.max_epochs=1", "hydra.run.dir=run"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(tmp_path / "run")
+    assert summary["optimizer"] == "signsgd" and summary["status"] == "ok" and summary["val_acc"] > 0.5
+
+
+@pytest.mark.slow
+def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
+    """The page's against= command, in a folder beside a clone's docs/ (as the page says to run it): the published
+    Fashion-MNIST protocol, its baselines read, not rerun."""
+    (tmp_path / "my_optim.py").write_text(docs_block("my_optim.py"))
+    (tmp_path / "docs").symlink_to(Path(__file__).parents[1] / "docs")
+    command = shlex.split(docs_block("against"))
+    result = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=3600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    against = Path(result.stdout.strip().splitlines()[-1].removeprefix("against report: "))
+    summary = (tmp_path / against).read_text()
+    assert "- tuned: signsgd ranks " in summary and "Reproduction: " in summary
