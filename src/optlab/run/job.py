@@ -23,7 +23,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from optlab.config.checks import ConfigError, check_config
-from optlab.config.run_identity import flat_config, numbers_identity, override_pairs
+from optlab.config.run_identity import flat_config, override_pairs
 from optlab.config.run_mode import is_multirun
 from optlab.data.datamodule import ready_datamodule
 from optlab.data.sources import DataError
@@ -34,7 +34,7 @@ from optlab.run.callbacks import Diverged, EpochTimer, StopRun, steps_per_epoch
 from optlab.run.classifier import Classifier, SchedulerSpec
 from optlab.run.console import RUN_OUTCOME, tidy_console
 from optlab.run.dynamics import layer_drift, snapshot
-from optlab.run.provenance import device_class, device_name, git_commit, package_versions
+from optlab.run.provenance import device_name, git_commit, package_versions, run_numbers_identity
 from optlab.run.resume import (
     LAST_CHECKPOINT,
     ResumeError,
@@ -74,7 +74,7 @@ def start_summary(cfg: DictConfig) -> RunSummary:
         config=config,
         versions=versions,
         device=device_name(str(cfg.trainer.accelerator)),
-        identity=numbers_identity(config, versions, device_class(str(cfg.trainer.accelerator))),
+        identity=run_numbers_identity(cfg),
         git_commit=git_commit(),
     )
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import torch
+from omegaconf import DictConfig
+
+from optlab.config.run_identity import flat_config, numbers_identity
 
 PACKAGES = ("optlab", "torch", "lightning", "hydra-core")
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
+    """Looked up once per process: a worker's runs all run the packages it imported."""
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -63,3 +70,9 @@ def git_commit() -> str | None:
         return None
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
     return f"{commit}-dirty" if dirty else commit
+
+
+def run_numbers_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What decides the numbers of the run `cfg` configures, here (optlab.config.run_identity.numbers_identity): the
+    one recipe of a summary's identity and of the run cache's lookups."""
+    return numbers_identity(flat_config(cfg), package_versions(), device_class(str(cfg.trainer.accelerator)))

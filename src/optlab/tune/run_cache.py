@@ -22,8 +22,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from optlab.config.run_identity import flat_config, numbers_identity
-from optlab.run.provenance import device_class, package_versions
+from optlab.run.provenance import run_numbers_identity
 from optlab.run.summary import FILENAME, RunSummary, Status, SummaryError
 
 REUSABLE = (Status.OK, Status.DIVERGED, Status.SKIPPED)
@@ -73,8 +72,7 @@ def reuse(cache: RunCache, cfg: DictConfig) -> Lookup:
     if run_folder.exists():
         return Lookup()
     HydraConfig.instance().set_config(cfg)  # as the launcher does before each job: ${hydra:...} resolves as in the run
-    accelerator = str(cfg.trainer.accelerator)
-    found = cache.lookup(numbers_identity(flat_config(cfg), package_versions(), device_class(accelerator)))
+    found = cache.lookup(run_numbers_identity(cfg))
     if found.folder is not None:
         run_folder.parent.mkdir(parents=True, exist_ok=True)
         run_folder.symlink_to(found.folder.resolve(), target_is_directory=True)
