@@ -241,3 +241,10 @@ def assert_one_line(text: str, expected: str) -> str:
     assert len(lines) == 1 and lines[0].strip(), f"not one line:\n{text[-3000:]}"
     assert expected in lines[0], (expected, lines[0])
     return lines[0]
+
+
+def docs_example(page: str, marker: str) -> str:
+    """The fenced block right after `<!-- example: marker -->` in docs/<page>: the tests run what users read."""
+    text = (ROOT / "docs" / page).read_text()
+    after = text.split(f"<!-- example: {marker} -->\n", 1)[1]
+    return after.split("```", 2)[1].split("\n", 1)[1]

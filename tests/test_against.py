@@ -9,33 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import assert_one_line, run_tune
+from helpers import assert_one_line, docs_example, run_tune
 
 from optlab.report.records import read_records, recorded_runs
 from optlab.report.write import ReportOptions, report_runs
 
-SIGNSGD = '''
-import torch
-
-
-class SignSGD(torch.optim.Optimizer):
-    def __init__(self, params, lr, momentum=0.0):
-        super().__init__(params, dict(lr=lr, momentum=momentum))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    buf = self.state[p].setdefault("momentum", torch.zeros_like(p))
-                    buf.mul_(group["momentum"]).add_(p.grad)
-                    p.add_(buf.sign(), alpha=-group["lr"])
-        return loss
-'''
 MINE = ["optimizer=custom/any", "optimizer._target_=my_optim.SignSGD", "optimizer.lr=0.01", "optimizer_name=signsgd"]
 
 
@@ -66,7 +44,7 @@ def test_a_published_report_is_redrawn_from_its_records_alone(published: Path, t
 
 def test_against_tunes_only_yours_and_pairs_it_with_every_published_optimizer(published: Path,
                                                                              tmp_path: Path) -> None:
-    (tmp_path / "my_optim.py").write_text(SIGNSGD)
+    (tmp_path / "my_optim.py").write_text(docs_example("tools/your-optimizer.md", "my_optim.py"))
     out = tmp_path / "mine"
     result = run_tune(*MINE, f"against={published}", f"out={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -86,7 +64,7 @@ def test_against_tunes_only_yours_and_pairs_it_with_every_published_optimizer(pu
 
 
 def test_against_refuses_what_would_make_the_pairing_unfair(published: Path, tmp_path: Path) -> None:
-    (tmp_path / "my_optim.py").write_text(SIGNSGD)
+    (tmp_path / "my_optim.py").write_text(docs_example("tools/your-optimizer.md", "my_optim.py"))
     cases = {
         ("trainer.max_epochs=3",): "this protocol is not the published one (training.trainer.max_epochs: 2 -> 3)",
         ("budget=5",): "this protocol is not the published one (rules.budget: 2 -> 5)",
@@ -115,7 +93,7 @@ def test_against_names_a_missing_or_corrupt_record(published: Path, tmp_path: Pa
         (copy / damage).unlink()
     else:
         (copy / damage).write_bytes(b"\x00\x01garbage\n\"unclosed")
-    (tmp_path / "my_optim.py").write_text(SIGNSGD)
+    (tmp_path / "my_optim.py").write_text(docs_example("tools/your-optimizer.md", "my_optim.py"))
     result = run_tune(*MINE, f"against={copy}", f"out={tmp_path / 'mine'}", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]
     assert_one_line(result.stderr, message)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_one_line, make_image_folder, read_summary, run_main
+from helpers import assert_one_line, docs_example, make_image_folder, read_summary, run_main
 from omegaconf import OmegaConf
 
 from optlab.config.checks import ConfigError
@@ -161,20 +161,13 @@ def test_build_model_refuses_what_is_not_a_module(user_folder: Path) -> None:
         build_model(OmegaConf.create({"_target_": "builtins.dict"}), (3, 8, 8), 5)
 
 
-def docs_block(marker: str) -> str:
-    """The fenced block right after `<!-- example: marker -->` in docs/data.md: the test runs what users read."""
-    text = (Path(__file__).parents[1] / "docs" / "data.md").read_text()
-    after = text.split(f"<!-- example: {marker} -->\n", 1)[1]
-    return after.split("```", 2)[1].split("\n", 1)[1]
-
-
 @pytest.mark.slow
 def test_the_docs_own_model_example_runs_as_written(tmp_path: Path) -> None:
     """docs/data.md "Your images, your model": my_model.py and the tune command, as quoted, on a generated image
     folder."""
-    (tmp_path / "my_model.py").write_text(docs_block("my_model.py"))
+    (tmp_path / "my_model.py").write_text(docs_example("data.md", "my_model.py"))
     make_image_folder(tmp_path / "images", per_class=40)
-    command = shlex.split(docs_block("tune"))
+    command = shlex.split(docs_example("data.md", "tune"))
     assert command[:3] == ["python", "-m", "optlab.tune"]
     result = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True,
                             timeout=900)

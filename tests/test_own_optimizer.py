@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import assert_one_line, compose_config, read_summary, run_main, run_tune
+from helpers import assert_one_line, compose_config, docs_example, read_summary, run_main, run_tune
 
 from optlab.config.checks import ConfigError
 from optlab.optim.contract import check_optimizer
@@ -97,6 +97,7 @@ class BrokenImport(SignSGD):
     pass
 '''
 
+PAGE = "tools/your-optimizer.md"
 CUSTOM = ["optimizer=custom/any", "optimizer.lr=0.01", "optimizer_name=signsgd"]
 
 
@@ -237,16 +238,9 @@ def test_tune_refuses_a_custom_optimizer_it_cannot_name_or_keep_apart(user_folde
     assert_one_line(result.stderr, message)
 
 
-def docs_block(marker: str) -> str:
-    """The fenced block right after `<!-- example: marker -->` in docs/tools/your-optimizer.md."""
-    text = (Path(__file__).parents[1] / "docs" / "tools" / "your-optimizer.md").read_text()
-    after = text.split(f"<!-- example: {marker} -->\n", 1)[1]
-    return after.split("```", 2)[1].split("\n", 1)[1]
-
-
 def test_the_docs_class_and_run_work_as_written(tmp_path: Path) -> None:
-    (tmp_path / "my_optim.py").write_text(docs_block("my_optim.py"))
-    command = shlex.split(docs_block("one run"))
+    (tmp_path / "my_optim.py").write_text(docs_example(PAGE, "my_optim.py"))
+    command = shlex.split(docs_example(PAGE, "one run"))
     assert command[:3] == ["python", "-m", "optlab.train"]
     result = subprocess.run([sys.executable, *command[1:], "trainer.max_epochs=1", "hydra.run.dir=run"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -259,9 +253,9 @@ def test_the_docs_class_and_run_work_as_written(tmp_path: Path) -> None:
 def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
     """The page's against= command, in a folder beside a clone's docs/ (as the page says to run it): the published
     Fashion-MNIST protocol, its baselines read, not rerun."""
-    (tmp_path / "my_optim.py").write_text(docs_block("my_optim.py"))
+    (tmp_path / "my_optim.py").write_text(docs_example(PAGE, "my_optim.py"))
     (tmp_path / "docs").symlink_to(Path(__file__).parents[1] / "docs")
-    command = shlex.split(docs_block("against"))
+    command = shlex.split(docs_example(PAGE, "against"))
     result = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True,
                             timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
