@@ -209,6 +209,7 @@ def test_an_unlisted_optimizer_is_searched_over_three_decades_centred_on_its_lr(
     assert math.sqrt(zoo.search.lr_range[0] * zoo.search.lr_range[1]) == pytest.approx(1.0)
 
 
+@pytest.mark.slow  # make test covers it through tests/test_against.py's protocol of a custom optimizer
 def test_tune_runs_a_custom_optimizers_protocol_under_its_name(user_folder: Path) -> None:
     out = user_folder / "tune"
     result = run_tune(*CUSTOM, "optimizer._target_=my_optim.SignSGD", "debug=tiny", "data=digits", "budget=2",

@@ -14,6 +14,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -31,6 +32,7 @@ from helpers import (
     worker_training,
 )
 from omegaconf.errors import InterpolationResolutionError
+from scipy import stats
 
 from optlab.run.summary import RunSummary, Status
 from optlab.tune.report.trials import SearchResult, Trial, read_search
@@ -149,9 +151,24 @@ def test_search_result_chooses_on_validation_and_measures_the_good_range() -> No
     assert nothing.best is None and "1 skipped: dense gradients" in nothing.why_none
 
 
+def test_a_pruned_trial_counts_towards_the_good_range_at_the_rung_where_it_stopped() -> None:
+    """Against the best completed trial's accuracy at the same rung (same seed, same steps), not its final one."""
+    best = Trial(1e-2, Status.OK, 0.85, "", rungs={1: 0.60, 3: 0.75, 15: 0.85})
+    close = Trial(3e-2, Status.PRUNED, 0.0, "", val_acc=0.745, rungs={1: 0.62, 3: 0.745})  # 0.5 behind at rung 3
+    behind = Trial(1e-1, Status.PRUNED, 0.0, "", val_acc=0.58, rungs={1: 0.58})  # 2 points behind at rung 1
+    early = Trial(1e-3, Status.PRUNED, 0.0, "", val_acc=0.61, rungs={1: 0.61})  # ahead at rung 1: counts
+    result = SearchResult("sgd", [best, close, behind, early])
+    assert result.good_trials == [best, close, early]
+    assert result.good_range_decades == pytest.approx(math.log10(3e-2 / 1e-3))
+    # Counted over completed trials only, a search the pruner cut short would look as narrow as one lr.
+    assert SearchResult("sgd", [best, behind]).good_range_decades == 0.0
+    unreported = Trial(1.0, Status.PRUNED, 0.0, "", val_acc=0.9, rungs={2: 0.9})  # a rung the best has no value at
+    assert unreported not in SearchResult("sgd", [best, unreported]).good_trials
+
+
 def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> None:
     out = tmp_path / "tune"
-    result = run_tune("optimizer=sgd,sparseadam", *DIGITS, "budget=3", "seeds=2", "workers=2", f"out={out}",
+    result = run_tune("optimizer=sgd,adam,sparseadam", *DIGITS, "budget=3", "seeds=3", "workers=2", f"out={out}",
                       cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"tuning report: {out / 'report' / 'tuning.md'}" in result.stdout
@@ -160,19 +177,21 @@ def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> 
     assert len(search.trials) == 3 + search.widened_trials and search.configured_range == (1e-3, 1.0)
     tuned, default = summaries_under(out / "tuned" / "sgd"), summaries_under(out / "default" / "sgd")
     selection = summaries_under(out / "selection" / "sgd")
-    assert sorted(run["seed"] for run in tuned.values()) == [1, 2]  # fresh seeds: not the search's seed 0
-    # Selection seeds, neither the search's nor the reruns': 3 first, 4 only for candidates still in contention.
+    assert sorted(run["seed"] for run in tuned.values()) == [1, 2, 3]  # fresh seeds: not the search's seed 0
+    # Selection seeds, neither the search's nor the reruns': 4 first, 5 only for candidates still in contention.
     selection_seeds = {run["seed"] for run in selection.values()}
-    assert 3 in selection_seeds and selection_seeds <= {3, 4}
+    assert 4 in selection_seeds and selection_seeds <= {4, 5}
     assert {run["lr"] for run in tuned.values()} == {search.chosen.lr}
-    assert search.chosen.number in search.selection and search.chosen.status == Status.OK
+    # A completed trial, or a pruned one that stood in (which trials ASHA prunes depends on the workers' timing).
+    assert search.chosen.number in search.selection
+    assert search.chosen.status == Status.OK or search.chosen.number in search.stand_ins
     assert {run["lr"] for run in default.values()} == {0.01}  # conf/optimizer/sgd.yaml
     assert not (out / "tuned" / "sparseadam").exists()  # every trial skipped: nothing to select or rerun
     report = (out / "report" / "tuning.md").read_text()
     assert f"| sgd | {search.lr_range[0]:.3g}–" in report and f"| {search.chosen.lr:.3g}" in report
     assert "- sparseadam: 3 skipped: SparseAdam" in report and "| search | " in report
     table = (out / "report" / "tuning.csv").read_text().splitlines()
-    assert table[0].startswith("optimizer,") and len(table) == 3
+    assert table[0].startswith("optimizer,") and len(table) == 4
     sparseadam = pd.read_csv(out / "report" / "tuning.csv").set_index("optimizer").loc["sparseadam"]
     assert math.isnan(sparseadam.default_val_acc) and math.isnan(sparseadam.rank_default)  # skipped: not a 0%
     for produced in ("tuned/summary.md", "default/summary.md", "lr_sensitivity.png", "costs.csv"):
@@ -182,20 +201,101 @@ def test_tune_runs_the_protocol_and_reports_default_vs_tuned(tmp_path: Path) -> 
     runs = pd.read_csv(out / "report" / "runs.csv")
     assert len(runs) == len(list(out.rglob("summary.json"))) and set(runs.stage) == {"search", "selection", "tuned",
                                                                                       "default"}
-    sgd = pd.read_csv(out / "report" / "tuning.csv").set_index("optimizer").loc["sgd"]
-    tuned_runs = runs[(runs.optimizer == "sgd") & (runs.stage == "tuned")]
-    assert tuned_runs.val_acc.mean() == pytest.approx(sgd.tuned_val_acc)
-    assert tuned_runs.test_acc.mean() == pytest.approx(sgd.tuned_test_acc)
-    assert tuned_runs.identity.str.len().eq(16).all() and tuned_runs.identity.nunique() == 2  # two seeds
+    tuned_runs = runs[(runs.optimizer == "sgd") & (runs.stage == "tuned")]  # the table's numbers: at the end
+    assert tuned_runs.identity.str.len().eq(16).all() and tuned_runs.identity.nunique() == 3  # three seeds
     curves = pd.read_csv(out / "report" / "curves.csv")
-    trained = runs[runs.status.isin(["ok", "pruned"])]
-    assert set(curves.folder) == set(trained.folder) and curves.groupby("folder").val_acc.count().min() >= 1
+    trained = runs[runs.status.isin(["ok", "pruned"])]  # a diverged run has curves up to where it stopped, or none
+    assert set(trained.folder) <= set(curves.folder) <= set(runs.folder)
+    assert curves.groupby("folder").val_acc.count().min() >= 1
     # Two workers: every run ran once, in a folder of its own.
     lines = [line for line in (result.stdout + result.stderr).splitlines()
-             if ": ok, " in line or ": pruned, " in line or ": skipped, " in line]
+             if any(f": {status}, " in line for status in ("ok", "pruned", "skipped", "diverged"))]
     done = [line.split(": ")[0] for line in lines]
     assert len(done) == len(set(done)) == len(list(out.rglob("summary.json")))
     assert all(line.startswith(("search ", "selection ", "tuned ", "default ")) for line in lines), lines[:3]
+    assert_the_budget_sentence_says_what_ran(report, {o: read_search(queue, o) for o in ("sgd", "adam", "sparseadam")},
+                                             out)
+    assert_the_tuning_table_follows_from_the_runs(pd.read_csv(out / "report" / "tuning.csv").set_index("optimizer"),
+                                                  runs)
+
+
+def assert_the_budget_sentence_says_what_ran(report: str, searches: dict[str, SearchResult], out: Path) -> None:
+    """The report's first paragraph counts what the protocol ran: search trials (widened ones named), how many
+    completed and were pruned, the pruned ones that stood in, each optimizer's selection runs."""
+    budget = report.split("\n")[2]
+    assert budget.startswith("Search: 3 trials per optimizer on search seed 0 ")
+    count = {status: sum(s.count(status) for s in searches.values()) for status in Status}
+    assert (f"Of the {sum(len(s.trials) for s in searches.values())} search trials {count[Status.OK]} completed, "
+            f"{count[Status.PRUNED]} were stopped by the pruner, {count[Status.DIVERGED]} diverged and "
+            f"{count[Status.FAILED] + count[Status.SKIPPED]} failed or could not run") in budget
+    for optimizer, search in searches.items():
+        if search.widened_trials:
+            assert f"ran {len(search.trials)} trials ({search.widened_trials} widened" in budget, optimizer
+        if 0 < search.count(Status.OK) < 3:
+            assert f"{optimizer} ({search.count(Status.OK)} completed; " in budget, optimizer
+            assert ("no pruned trial to stand in" if not search.stand_ins else
+                    f"{len(search.stand_ins)} pruned trial") in budget.split(f"{optimizer} (")[-1], optimizer
+    if not any(s.widened_trials for s in searches.values()):
+        assert ", none widened (" in budget
+    # "selection runs: 6 for adam; 3 for sgd; none for sparseadam (...)": each as many as its selection folders.
+    said = budget.split("selection runs: ")[1].split(".")[0]
+    stated = {}
+    for part in said.split("; "):
+        number, names = part.split(" for ")
+        for name in names.split(" (")[0].replace(" and ", ", ").split(", "):
+            stated[name] = 0 if number == "none" else int(number)
+    assert stated == {o: len(summaries_under(out / "selection" / o)) for o in searches}
+    assert "a seed at a time" in budget
+
+
+def assert_the_tuning_table_follows_from_the_runs(table: pd.DataFrame, runs: pd.DataFrame) -> None:
+    """tuning.csv's tuned test accuracy, tuned − default (its interval, paired t-test, Holm over the optimizers) and
+    the ranks before and after tuning, recomputed from runs.csv: a run that did not finish scores 0, a skipped one
+    is left out."""
+    def per_seed(optimizer: str, stage: str, metric: str) -> dict[int, float]:
+        rows = runs[(runs.optimizer == optimizer) & (runs.stage == stage) & (runs.status != "skipped")]
+        return {int(r.seed): getattr(r, metric) if r.status == "ok" else 0.0 for r in rows.itertuples()}
+
+    def t_interval(values: list[float], within: tuple[float, float]) -> tuple[float, float]:
+        half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+        return max(np.mean(values) - half, within[0]), min(np.mean(values) + half, within[1])
+
+    p_values, tuned_val, default_val = {}, {}, {}
+    for optimizer in table.index:
+        tuned, default = per_seed(optimizer, "tuned", "val_acc"), per_seed(optimizer, "default", "val_acc")
+        tuned_val[optimizer] = np.mean(list(tuned.values())) if tuned else math.nan
+        default_val[optimizer] = np.mean(list(default.values())) if default else math.nan
+        row = table.loc[optimizer]
+        assert row.tuned_val_acc == pytest.approx(tuned_val[optimizer], nan_ok=True)
+        assert row.default_val_acc == pytest.approx(default_val[optimizer], nan_ok=True)
+        if not tuned:
+            assert math.isnan(row.tuned_test_acc) and math.isnan(row.gain), optimizer
+            continue
+        test = list(per_seed(optimizer, "tuned", "test_acc").values())
+        assert row.tuned_test_acc == pytest.approx(np.mean(test))
+        assert (row.tuned_test_low, row.tuned_test_high) == pytest.approx(t_interval(test, (0.0, 1.0)))
+        seeds = sorted(set(tuned) & set(default))
+        assert len(seeds) == 3, optimizer
+        differences = [tuned[s] - default[s] for s in seeds]
+        base = np.mean([default[s] for s in seeds])
+        assert row.gain == pytest.approx(np.mean(differences))
+        assert (row.gain_low, row.gain_high) == pytest.approx(t_interval(differences, (-base, 1 - base)))
+        p_values[optimizer] = stats.ttest_rel([tuned[s] for s in seeds], [default[s] for s in seeds]).pvalue
+        assert row.gain_p == pytest.approx(p_values[optimizer])
+    # Holm (1979) by hand: the i-th smallest of m p-values times (m - i), running maximum, capped at 1.
+    ordered, running = sorted(p_values, key=p_values.get), 0.0
+    for i, optimizer in enumerate(ordered):
+        running = max(running, min(1.0, (len(ordered) - i) * p_values[optimizer]))
+        assert table.loc[optimizer, "gain_p_holm"] == pytest.approx(running), optimizer
+    smallest = p_values[ordered[0]]
+    assert len(ordered) == 2 and 0 < smallest < 1 and table.loc[ordered[0], "gain_p_holm"] != pytest.approx(smallest)
+    assert math.isnan(table.loc["sparseadam", "gain_p_holm"])  # untested: not counted in the family
+    # Ranks: 1 + how many others lie more than 1e-6 above (a float tie shares a rank); none for a skipped optimizer.
+    for column, means in (("rank_tuned", tuned_val), ("rank_default", default_val)):
+        for optimizer, value in means.items():
+            expected = 1 + sum(other > value + 1e-6 for other in means.values() if math.isfinite(other))
+            assert (math.isnan(table.loc[optimizer, column]) if math.isnan(value)
+                    else table.loc[optimizer, column] == expected), (column, optimizer)
 
 
 def test_a_worker_killed_mid_trial_is_started_again_its_trial_retried_and_no_finished_run_repeated(tmp_path: Path

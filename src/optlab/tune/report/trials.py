@@ -28,6 +28,7 @@ class Trial:
     epochs: float = 0.0  # epochs trained, fractions included (a trial pruned at the first rung: 0.33)
     val_acc: float = math.nan  # the last validation accuracy it reached (a pruned trial's, where it stopped)
     widened: bool = False  # queued by a widening round, at an lr beyond the range first searched
+    rungs: dict[int, float] = field(default_factory=dict)  # its validation accuracy at each rung it reported
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,31 @@ class SearchResult:
     @property
     def good_range_decades(self) -> float:
         """How wide the good learning rates are, in decades: from the smallest to the largest lr whose trial came
-        within GOOD_WITHIN of the best (DeepOBS's tuneability, read off the trials). NaN with no finished trial."""
+        within GOOD_WITHIN of the best (DeepOBS's tuneability, read off the trials). NaN with no finished trial.
+
+        A completed trial counts by its final validation accuracy against the best's. A pruned one counts by its
+        accuracy at the rung where it stopped against the best's at that same rung (same seed, same steps taken):
+        left out, a pruner that stops most trials early would make an optimizer look untuneable; counted by its
+        early accuracy against the best's final one, it would seldom be good. A pruned trial whose rung the best
+        did not report is left out."""
+        good = [t.lr for t in self.good_trials]
+        return math.log10(max(good) / min(good)) if good else math.nan
+
+    @property
+    def good_trials(self) -> list[Trial]:
+        """The trials that count towards the good range (good_range_decades says how)."""
         best = self.best
-        if best is None:
-            return math.nan
-        good = [t.lr for t in self.trials if t.status == Status.OK and t.objective >= best.objective - GOOD_WITHIN]
-        return math.log10(max(good) / min(good))
+        return [t for t in self.trials if self.is_good(t, best)] if best is not None else []
+
+    @staticmethod
+    def is_good(trial: Trial, best: Trial) -> bool:
+        """Whether the trial counts towards the good range (good_range_decades says how)."""
+        if trial.status == Status.OK:
+            return trial.objective >= best.objective - GOOD_WITHIN
+        if trial.status != Status.PRUNED or not trial.rungs:
+            return False
+        rung = max(trial.rungs)
+        return rung in best.rungs and trial.rungs[rung] >= best.rungs[rung] - GOOD_WITHIN
 
     @property
     def at_edge(self) -> bool:
@@ -106,7 +126,7 @@ def read_search(queue: WorkQueue, optimizer: str) -> SearchResult:
         objective = t.value if t.state == optuna.trial.TrialState.COMPLETE else 0.0
         trials.append(Trial(float(t.params[LR]), status, objective, reason, dict(t.params), t.number,
                             float(t.user_attrs.get("epochs", 0)), float(t.user_attrs.get("val_acc", math.nan)),
-                            "widened" in t.user_attrs))
+                            "widened" in t.user_attrs, dict(t.intermediate_values)))
     configured = queue.search_range_configured(optimizer)
     return SearchResult(optimizer, trials, queue.search_range(optimizer) or (math.nan, math.nan),
                         configured or (math.nan, math.nan), queue.widened_trials(optimizer),

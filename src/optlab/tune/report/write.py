@@ -3,8 +3,11 @@
 - `tuned/`: optlab's usual report of the reruns at the chosen settings (every optimizer on the same fresh seeds:
   CIs over seeds, paired tests against the highest validation accuracy, a tie within statistics.TIE said and broken
   by the lower validation loss, Holm-corrected), and `default/` the same for the config defaults;
-- `tuning.md` / `tuning.csv`: per optimizer the range searched (widened where the best lay at an edge), the trials'
-  outcomes (ok, pruned, diverged, failed), the default and the chosen lr, how wide the good range was, default vs
+- `tuning.md` / `tuning.csv`: what ran, counted from the protocol (the search trials per optimizer and which were
+  widened, how many completed and were pruned, the pruned ones that stood in for selection, each optimizer's
+  selection runs); per optimizer the range searched (widened where the best lay at an edge), the trials'
+  outcomes (ok, pruned, diverged, failed), the default and the chosen lr, how wide the good range was (pruned trials
+  counted at the rung where they stopped: SearchResult.good_range_decades), default vs
   tuned accuracy (paired over the rerun seeds, Holm-corrected over optimizers), the test accuracy of the tuned
   reruns, the chosen setting's score on the search seed, the selection seeds and the fresh seeds (the winner's
   curse, measured), the rank before and after tuning (accuracies within statistics.TIE share a rank); and what
@@ -105,7 +108,9 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
             "search_best_lr": best.lr if best else math.nan,
             "also_chosen": " ".join(f"{k}={v}" for k, v in chosen.params.items() if k != "optimizer.lr")
             if chosen else "",
-            "good_range_decades": result.good_range_decades, "note": "" if best else result.why_none,
+            "good_range_decades": result.good_range_decades, "good_trials": len(result.good_trials),
+            "good_pruned": sum(t.status == Status.PRUNED for t in result.good_trials),
+            "note": "" if best else result.why_none,
             "at_edge": result.at_edge,
             "default_val_acc": default_ci.mean, "default_val_low": default_ci.low, "default_val_high": default_ci.high,
             "tuned_val_acc": tuned_ci.mean, "tuned_val_low": tuned_ci.low, "tuned_val_high": tuned_ci.high,
@@ -152,32 +157,22 @@ def _gain(row: pd.Series) -> str:
 
 def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, reports: dict[str, Path],
            figure: Path | None, wall_time: dict[str, float], out: Path) -> str:
-    seeds = ", ".join(map(str, settings.rerun_seeds))
-    selection = settings.selection
-    chosen_how = (f"its top {selection['top_k']} trials rerun on selection seeds "
-                  f"{', '.join(map(str, settings.selection_seeds))} a seed at a time, each going on while its mean "
-                  f"was within {100 * selection['margin']:g} point of the leader's, and the best mean of the last "
-                  "ones chosen (pruned trials that got furthest standing in where fewer finished)"
-                  if selection["seeds"] else "its best trial chosen on the search seed alone")
     widen = settings.widen
     lines = [
         "# Tuning protocol",
         "",
-        f"Equal budget: {settings.budget} trials per optimizer (conf/hparams_search/{settings.search}.yaml, seeded "
-        f"TPE, search seed {settings.search_seed}, pruner `{settings.pruner}` on validation accuracy at "
-        f"{settings.rungs_per_epoch} rung(s) per epoch), {chosen_how}; the chosen setting rerun on fresh seeds {seeds}"
-        + (", beside the config default on the same seeds" if settings.defaults_too else "")
-        + ". Every choice is made on validation accuracy; test accuracy is reported for the reruns only."
-        + (f" Where the best lr lay within {widen['within_decades']:g} decade of an end of its range, that end was "
-           f"widened by {widen['decades']:g} decade with {widen['trials']} more trials (up to {widen['rounds']} "
-           "times; these trials come beside the budget)." if widen["rounds"] else ""),
+        " ".join(budget_sentences(settings, table, costs))
+        + " Every choice is made on validation accuracy; test accuracy is reported for the reruns only.",
         f"Runs: `{' '.join(settings.train_overrides) or '(defaults)'}`. Wall time: "
         f"{_minutes(wall_time.get('workers', 0.0))} with {settings.workers} worker(s)"
         + (f", learning-rate finder {_minutes(wall_time.get('lr_find', 0.0))}" if settings.lr_find["enabled"] else "")
         + ".",
         "",
         "Accuracies in %, mean over the rerun seeds [95% t-interval]; tuned − default is paired by seed, Holm-"
-        "corrected over the optimizers. Good range: decades of lr whose trials came within 1 point of the best. "
+        "corrected over the optimizers. Good range: decades of lr whose search trials came within 1 point of the "
+        "best completed one, a completed trial by its final validation accuracy, a pruned one by its accuracy at the "
+        "rung where it stopped against the best's at that same rung"
+        + (f" ({_good_pruned(table)})" if table["good_pruned"].sum() else "") + ". "
         "Search → selection → fresh: the chosen setting's validation accuracy on the search seed, its mean on the "
         "selection seeds, and its mean on the rerun seeds (what choosing on few seeds costs: the winner's curse).",
         "",
@@ -198,10 +193,6 @@ def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, rep
             f"| {_ci(row.tuned_test_acc, row.tuned_test_low, row.tuned_test_high)} "
             f"| {_pct(row.search_val_acc)} → {_pct(row.selection_val_acc)} → {_pct(row.tuned_val_acc)} "
             f"| {_rank(row.rank_default)} → {_rank(row.rank_tuned)} |")
-    stood_in = [f"{row.optimizer} ({row.stand_ins})" for row in table.itertuples() if row.stand_ins]
-    if stood_in:
-        lines += ["", f"Fewer than {selection['top_k']} search trials finished, so pruned ones stood in as selection "
-                  f"candidates (how many): {', '.join(stood_in)}."]
     notes = [f"- {row.optimizer}: {row.note}" for row in table.itertuples() if row.note]
     if notes:
         lines += ["", "Not rerun:", *notes]
@@ -220,6 +211,86 @@ def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, rep
     if figure is not None:
         lines += ["", f"![validation accuracy against lr]({figure.name})"]
     return "\n".join(lines) + "\n"
+
+
+def budget_sentences(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame) -> list[str]:
+    """What ran, stage by stage, counted from the protocol: the search trials per optimizer (the widened ones
+    named), how many completed and how many were pruned, the pruned trials that stood in for selection, the
+    selection runs each optimizer had, the reruns."""
+    rows = table.set_index("optimizer")
+    search = (f"Search: {settings.budget} trials per optimizer on search seed {settings.search_seed} "
+              f"(conf/hparams_search/{settings.search}.yaml, seeded TPE, pruner `{settings.pruner}` on validation "
+              f"accuracy at {settings.rungs_per_epoch} rung(s) per epoch)")
+    widen = settings.widen
+    rule = (f"a best lr within {widen['within_decades']:g} decade of an end of its range widens that end by "
+            f"{widen['decades']:g} decade with {widen['trials']} more trials, up to {widen['rounds']} times, beside "
+            "the budget")
+    widened = rows[rows["widened_trials"] > 0]
+    if not widen["rounds"]:
+        search += ", none widened (widen.rounds=0)"
+    elif widened.empty:
+        search += f", none widened ({rule})"
+    else:
+        groups = widened.groupby(["trials", "widened_trials"], sort=True).groups
+        search += (f"; {rule}: " + "; ".join(
+            f"{_names(list(names))} ran {trials} trials ({extra} widened, {_rounds(extra, widen['trials'])})"
+            for (trials, extra), names in groups.items()))
+    total = int(rows["trials"].sum())
+    search += (f". Of the {total} search trials {int(rows['trials_ok'].sum())} completed, "
+               f"{int(rows['trials_pruned'].sum())} were stopped by the pruner, {int(rows['trials_diverged'].sum())} "
+               f"diverged and {int(rows['trials_failed'].sum())} failed or could not run (per optimizer: the table).")
+    sentences = [search]
+    selection = settings.selection
+    top_k = selection["top_k"]
+    if selection["seeds"]:
+        first, *rest = settings.selection_seeds
+        runs = costs[costs["stage"] == "selection"].groupby("optimizer", sort=False)["runs"].sum()
+        counts: dict[int, list[str]] = {}
+        for optimizer in rows.index:
+            counts.setdefault(int(runs.get(optimizer, 0)), []).append(optimizer)
+        sentences.append(
+            f"Selection, a seed at a time: each optimizer's top {top_k} completed trials on selection seed {first}"
+            + (f", then on seed{'s' if len(rest) > 1 else ''} {_names([str(seed) for seed in rest])}"
+               f"{', one at a time,' if len(rest) > 1 else ''} only those still in contention (mean so far within "
+               f"{100 * selection['margin']:g} point of the leader's), until one was left or the seeds were spent, "
+               "the best mean of the last round chosen" if rest else ", the best there chosen")
+            + "; selection runs: " + "; ".join(f"{n} for {_names(names)}" if n else
+                                               f"none for {_names(names)} (no completed search trial)"
+                                               for n, names in sorted(counts.items(), reverse=True)) + ".")
+        short = rows[(rows["trials_ok"] > 0) & (rows["trials_ok"] < top_k)]
+        if not short.empty:
+            sentences.append(
+                f"Fewer than {top_k} search trials completed for "
+                + _names([f"{name} ({row.trials_ok} completed; " + (_stood_in(row.stand_ins) if row.stand_ins else
+                                                                     "no pruned trial to stand in") + ")"
+                          for name, row in short.iterrows()]) + ".")
+    else:
+        sentences.append("No selection seeds (selection.seeds=0): each optimizer's best completed trial on the search "
+                         "seed chosen.")
+    sentences.append(f"Reruns: the chosen setting on fresh seeds {', '.join(map(str, settings.rerun_seeds))}"
+                     + (", beside the config default on the same seeds." if settings.defaults_too else "."))
+    return sentences
+
+
+def _good_pruned(table: pd.DataFrame) -> str:
+    counted = table[table["good_pruned"] > 0]
+    return "pruned trials counted: " + ", ".join(f"{row.optimizer} {row.good_pruned} of {row.good_trials}"
+                                                 for row in counted.itertuples())
+
+
+def _stood_in(count: int) -> str:
+    return ("1 pruned trial, the one that got furthest, stood in as a candidate" if count == 1 else
+            f"{count} pruned trials, those that got furthest, stood in as candidates")
+
+
+def _names(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _rounds(extra: int, per_round: int) -> str:
+    rounds = extra // per_round if per_round else 0
+    return f"{rounds} round{'s' if rounds != 1 else ''}"
 
 
 def render_costs(costs: pd.DataFrame) -> list[str]:
