@@ -36,7 +36,8 @@ def test_a_published_report_is_redrawn_from_its_records_alone(published: Path, t
     outputs = report_runs(recorded_runs(records, "tuned"), tmp_path, ReportOptions(group_by=["optimizer"]))
     redrawn = pd.read_csv(tmp_path / "summary.csv").set_index("optimizer")
     shipped = pd.read_csv(published / "tuned" / "summary.csv").set_index("optimizer")
-    for column in ("val_acc", "test_acc", "test_acc_low", "test_acc_high", "p_holm"):
+    for column in ("val_acc", "test_acc", "test_acc_low", "test_acc_high", "p_holm", "best_val_acc",
+                   "optimizer_state_bytes", "epoch_time_s", "evaluations_per_step", "epochs_to_target"):
         assert redrawn[column].to_dict() == pytest.approx(shipped[column].to_dict(), nan_ok=True), column
     assert (tmp_path / "loss_epoch.png").is_file() and outputs.markdown.is_file()
     assert redrawn.loc["sgd", "verdict"] == shipped.loc["sgd", "verdict"]
@@ -75,6 +76,8 @@ def test_against_refuses_what_would_make_the_pairing_unfair(published: Path, tmp
         assert_one_line(result.stderr, message)
     taken = run_tune("optimizer=sgd", f"against={published}", f"out={tmp_path / 'y'}", cwd=tmp_path)
     assert_one_line(taken.stderr, "sgd is already one of its optimizers")
+    several = run_tune("optimizer=momentum,nesterov", f"against={published}", f"out={tmp_path / 'y'}", cwd=tmp_path)
+    assert_one_line(several.stderr, "against= pairs one optimizer with the published ones")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y" / "search").exists()
 
 

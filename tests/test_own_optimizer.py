@@ -251,6 +251,8 @@ def test_the_docs_class_and_run_work_as_written(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (Path(__file__).parents[1] / "docs" / "results" / "tuning_v3" / "protocol.json").is_file(),
+                    reason="tune v3's Fashion-MNIST protocol is not published yet (issue 37): nothing to pair with")
 def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
     """The page's against= command, in a folder beside a clone's docs/ (as the page says to run it): the published
     Fashion-MNIST protocol, its baselines read, not rerun."""

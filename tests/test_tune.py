@@ -626,6 +626,8 @@ def test_the_search_never_takes_more_than_its_budget_while_trials_run(tmp_path: 
     pytest.param(["experiment=fashion_mnist_zoo"], "brings a sweep of its own (hydra.sweeper.params: optimizer, seed)",
                  id="experiment-with-a-sweep"),
     pytest.param(["trainer.max_epoch=3"], "Could not override 'trainer.max_epoch'", id="unknown-key"),
+    pytest.param(["optimizer=sgd,adam", "optimizer.momentum=0.9"], "optimizer.momentum=0.9 would reach every "
+                 "optimizer of optimizer=sgd,adam", id="optimizer-key-for-several"),
 ])
 def test_tune_refuses_what_it_cannot_run_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     """Each refusal a case of its own: one that regresses does not hide the others. {tmp} stands for tmp_path,

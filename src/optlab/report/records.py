@@ -22,8 +22,10 @@ from optlab.report.runs import COLUMNS, Run
 from optlab.run.summary import RunSummary, Status
 
 RUNS, CURVES, PROTOCOL = "runs.csv", "curves.csv", "protocol.json"
+# What a report reads of a run besides its accuracies and losses: its cost, its best validation, the target it timed.
+MEASURES = ("best_val_acc", "epoch_time_s", "optimizer_state_bytes", "evaluations_per_step", "target_acc", "reason")
 REQUIRED = {"optimizer", "stage", "seed", "params", "status", "val_acc", "val_loss", "test_acc", "test_loss",
-            "train_loss", "epochs", "folder"}
+            "train_loss", "epochs", "folder", *MEASURES}
 
 
 class RecordsError(ValueError):
@@ -52,8 +54,10 @@ def read_protocol(folder: Path) -> dict[str, Any]:
         protocol = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise RecordsError(f"{path} cannot be read ({error}); restore it from the repository") from None
-    if not isinstance(protocol, dict) or not {"training", "rules", "seeds", "versions"} <= set(protocol):
-        raise RecordsError(f"{path} is not a protocol identity (training, rules, seeds, versions); restore it")
+    if not isinstance(protocol, dict) or not {"training", "rules", "seeds", "versions", "train_overrides"} <= set(
+            protocol):
+        raise RecordsError(f"{path} is not a protocol identity (training, rules, seeds, versions, train_overrides); "
+                           "restore it")
     return protocol
 
 
@@ -86,8 +90,12 @@ def _summary(row: Any, protocol: dict[str, Any]) -> RunSummary:
                          scheduler=str(training.get("scheduler.name", "none")),
                          precision=str(training.get("trainer.precision", "")), seed=int(row.seed),
                          lr=params.get("optimizer.lr"), status=Status(row.status))
-    for name in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc"):
+    for name in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "best_val_acc", "epoch_time_s",
+                 "evaluations_per_step"):
         setattr(summary, name, float(getattr(row, name)))
+    summary.optimizer_state_bytes = int(row.optimizer_state_bytes) if math.isfinite(row.optimizer_state_bytes) else 0
+    summary.target_acc = float(row.target_acc) if math.isfinite(row.target_acc) else None
+    summary.reason = "" if pd.isna(row.reason) else str(row.reason)
     summary.epochs = int(math.floor(float(row.epochs)))
     summary.choices = {"optimizer": str(row.optimizer), "data": summary.data}
     summary.config = {"optimizer": str(row.optimizer), **params}

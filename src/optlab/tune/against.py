@@ -19,15 +19,15 @@ from pathlib import Path
 import pandas as pd
 
 from optlab.files import write_atomic
-from optlab.report.records import Records, RecordsError, read_records, recorded_runs
+from optlab.report.records import Records, read_records, recorded_runs
 from optlab.report.runs import load_runs
+from optlab.report.table import group_runs, summarise
 from optlab.report.write import ReportOptions, report_runs
 from optlab.run.summary import RunSummary
 from optlab.tune.settings import TuneSettings
 from optlab.tune.work_queue import folder_name
 
 STAGES = ("tuned", "default")
-REPRODUCED_SEED = 1
 
 
 def write_against_report(settings: TuneSettings) -> Path:
@@ -37,7 +37,8 @@ def write_against_report(settings: TuneSettings) -> Path:
     mine = settings.optimizers[0]
     lines = [f"# {mine} against {records.folder}", "",
              f"{mine} was tuned by the published protocol's rules, on its seeds; the {len(published(records))} "
-             "optimizers it published were not rerun: their runs are read from its records (runs.csv, curves.csv).",
+             "optimizers it published were not rerun (but for the one run below): their runs are read from its "
+             "records (runs.csv, curves.csv).",
              ""]
     for stage in STAGES:
         own = load_runs([settings.out / stage / folder_name(mine)])
@@ -60,38 +61,42 @@ def rank_line(summary_csv: Path, mine: str) -> str:
     """`signsgd ranks 7 of 18 by mean test accuracy; higher than 3, lower than 5, not separated from 9 (Holm)`."""
     table = pd.read_csv(summary_csv)
     ranked = table.dropna(subset=["test_acc"]).sort_values("test_acc", ascending=False).reset_index(drop=True)
-    rank = int(ranked.index[ranked["optimizer"] == mine][0]) + 1 if mine in set(ranked["optimizer"]) else None
-    verdicts = table[table["optimizer"] != mine]["verdict"].value_counts()
+    if mine not in set(ranked["optimizer"]):
+        return f"{mine} has no finished run to rank"
+    rank = int(ranked.index[ranked["optimizer"] == mine][0]) + 1
+    others = table[table["optimizer"] != mine]
+    verdicts = others["verdict"].value_counts()
+    tested = int(others["p"].notna().sum())
     # A verdict is the other's difference from yours: "lower" there means yours is higher.
-    return (f"{mine} ranks {rank} of {len(ranked)} by mean test accuracy; higher than "
-            f"{verdicts.get('lower', 0)}, lower than {verdicts.get('higher', 0)}, not separated from "
-            f"{verdicts.get('not separated', 0)} (paired on seeds, Holm over {len(table) - 1})")
+    return (f"{mine} ranks {rank} of {len(ranked)} by mean test accuracy; higher than {verdicts.get('lower', 0)}, "
+            f"lower than {verdicts.get('higher', 0)}, not separated from {verdicts.get('not separated', 0)} "
+            f"(paired on seeds, Holm over {tested}; {len(others) - tested} not tested)")
 
 
 def reproduction_line(settings: TuneSettings, records: Records, out: Path) -> str:
-    """Rerun the published reference's tuned run of seed 1 here and say how far its numbers moved."""
-    reference = _reference(records)
-    row = records.runs[(records.runs["optimizer"] == reference) & (records.runs["stage"] == "tuned")
-                       & (records.runs["seed"] == REPRODUCED_SEED)]
+    """Rerun the published reference's tuned run of the first rerun seed here, with this protocol's threads, and say
+    how far its numbers moved."""
+    chosen, seed = reference(records), int(records.protocol["seeds"]["rerun"][0])
+    row = records.runs[(records.runs["optimizer"] == chosen) & (records.runs["stage"] == "tuned")
+                       & (records.runs["seed"] == seed)]
     if row.empty:
-        return f"Reproduction: {records.folder} holds no tuned run of {reference} on seed {REPRODUCED_SEED}."
+        return f"Reproduction: {records.folder} holds no tuned run of {chosen} on seed {seed}."
     row = row.iloc[0]
-    folder = settings.out / "reproduce" / folder_name(reference) / f"seed{REPRODUCED_SEED}"
+    folder = settings.out / "reproduce" / folder_name(chosen) / f"seed{seed}"
     params = [f"{key}={value!r}" for key, value in json.loads(row["params"]).items()]
-    threads = ["torch_threads=1"] if records.protocol.get("workers", 1) > 1 else []  # as its workers ran it
+    threads = ["torch_threads=1"] if settings.workers > 1 else []  # as this protocol's own runs are computed
     data_root = [o for o in settings.train_overrides if o.startswith("data.root=")]  # where the data are here
     command = [sys.executable, "-m", "optlab.train", *records.protocol["train_overrides"], *data_root,
-               f"optimizer={reference}", *params,
-               f"seed={REPRODUCED_SEED}", *threads, f"hydra.run.dir={folder}", "resume=true",
+               f"optimizer={chosen}", *params, f"seed={seed}", *threads, f"hydra.run.dir={folder}", "resume=true",
                "trainer.enable_progress_bar=false"]
     ran = subprocess.run(command, check=False, capture_output=True, text=True)
     summary = RunSummary.read(folder) if (folder / "summary.json").is_file() else None
     if summary is None or not math.isfinite(summary.test_acc):
         said = (ran.stderr.strip().splitlines() or ["nothing"])[-1]
-        return (f"Reproduction: the rerun of {reference}'s tuned seed {REPRODUCED_SEED} did not finish (it said: "
+        return (f"Reproduction: the rerun of {chosen}'s tuned seed {seed} did not finish (it said: "
                 f"{said}); run `{' '.join(command[1:])}` to see why.")
     moved = 100 * (summary.test_acc - float(row["test_acc"]))
-    return (f"Reproduction: {reference}'s tuned run of seed {REPRODUCED_SEED} (the published reference), rerun here: "
+    return (f"Reproduction: {chosen}'s tuned run of seed {seed} (the published reference), rerun here: "
             f"test accuracy {100 * summary.test_acc:.2f}% against {100 * float(row['test_acc']):.2f}% published "
             f"({moved:+.2f} points; validation {100 * (summary.val_acc - float(row['val_acc'])):+.2f}). "
             + ("The same: this machine reproduces the published numbers exactly." if moved == 0 else
@@ -99,12 +104,7 @@ def reproduction_line(settings: TuneSettings, records: Records, out: Path) -> st
                "(docs/tools/your-optimizer.md)."))
 
 
-def _reference(records: Records) -> str:
-    """The published tuned report's reference (best by validation, its tie rule applied)."""
-    path = records.folder / "tuned" / "summary.csv"
-    if not path.is_file():
-        raise RecordsError(f"{path} is missing: the published tuned report names the reference; restore it")
-    chosen = pd.read_csv(path).query("verdict == 'reference'")
-    if chosen.empty:
-        raise RecordsError(f"{path} names no reference; restore it")
-    return str(chosen.iloc[0]["optimizer"])
+def reference(records: Records) -> str:
+    """The published reference: best tuned mean validation accuracy, ties broken as its report breaks them."""
+    table = summarise(group_runs(recorded_runs(records, "tuned"), ["optimizer"]), None, "best_val_acc", None)
+    return str(table[table["verdict"] == "reference"].iloc[0]["optimizer"])

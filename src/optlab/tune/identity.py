@@ -58,10 +58,11 @@ def differences(published: Mapping[str, Any], mine: Mapping[str, Any]) -> list[s
     return found
 
 
-def check_against(settings: TuneSettings) -> dict[str, Any]:
+def check_against(settings: TuneSettings) -> None:
     """The published identity, once this protocol's matches it; TuneError naming what differs, or an optimizer the
     published protocol already has (yours would be mixed into its rows)."""
-    published = read_records(Path(settings.against)).protocol  # every record read now, not after hours of runs
+    records = read_records(Path(settings.against))  # every record read now, not after hours of runs
+    published = records.protocol
     taken = sorted(set(settings.optimizers) & set(published.get("optimizers", [])))
     if taken:
         raise TuneError(f"against={settings.against}: {', '.join(taken)} is already one of its optimizers; give "
@@ -71,7 +72,6 @@ def check_against(settings: TuneSettings) -> dict[str, Any]:
         listed = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
         raise TuneError(f"against={settings.against}: this protocol is not the published one ({listed}); drop the "
                         "overrides that change it")
-    return published
 
 
 def _plain(value: Any) -> Any:

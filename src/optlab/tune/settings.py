@@ -23,7 +23,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from optlab.config.compose import optlab_configs
-from optlab.config.run_identity import override_key
+from optlab.config.run_identity import changes_numbers, override_key
 from optlab.files import first_line
 from optlab.report.records import RecordsError, read_protocol
 from optlab.tune.search.storage import PASSWORD_VARIABLE, split_password
@@ -126,6 +126,7 @@ def parse_settings(arguments: list[str]) -> TuneSettings:
         # optimizer.lr=... and such configure the optimizer of every run: the training's, not the protocol's
         train_overrides = [a for a in arguments if _key(a) not in own_keys or override_key(a).startswith("optimizer.")]
         configs = custom_names(optimizers, train_overrides)
+        check_optimizer_overrides(optimizers, train_overrides, against=any(_key(a) == "against" for a in mine))
         optimizers = [next((n for n, c in configs.items() if c == o), o) for o in optimizers]
         check_train_overrides(train_overrides, configs.get(optimizers[0], optimizers[0]))
     settings = TuneSettings(
@@ -158,7 +159,8 @@ def with_published(arguments: list[str]) -> list[str]:
     given = {override_key(a) for a in arguments}
     rules = [f"{key}={value if isinstance(value, str) else json.dumps(value)}"
              for key, value in dotted(published["rules"]).items()]
-    return [*(o for o in [*rules, *published["train_overrides"]] if override_key(o) not in given), *arguments]
+    carried = [o for o in published["train_overrides"] if changes_numbers(override_key(o))]  # not its data.root
+    return [*(o for o in [*rules, *carried] if override_key(o) not in given), *arguments]
 
 
 def dotted(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -232,6 +234,18 @@ def custom_names(optimizers: list[str], train_overrides: list[str]) -> dict[str,
         raise TuneError(f"optimizer={CUSTOM} needs its name for the protocol's studies and report: "
                         "optimizer_name=<yours>")
     return {names[-1]: CUSTOM}
+
+
+def check_optimizer_overrides(optimizers: list[str], train_overrides: list[str], against: bool) -> None:
+    """optimizer.* overrides configure every optimizer's runs, and against= pairs one optimizer with the published
+    ones: with several optimizers both would be silently wrong (Adam given SGD's momentum; a second one unpaired)."""
+    given = [o for o in train_overrides if override_key(o).startswith("optimizer.")]
+    if len(optimizers) > 1 and given:
+        raise TuneError(f"{given[0]} would reach every optimizer of optimizer={','.join(optimizers)}; tune one "
+                        "optimizer with its own settings, or give each its own conf/optimizer/<name>.yaml")
+    if len(optimizers) > 1 and against:
+        raise TuneError(f"against= pairs one optimizer with the published ones; optimizer={','.join(optimizers)} "
+                        "names several: run one command per optimizer")
 
 
 def check_train_overrides(overrides: list[str], optimizer: str) -> None:

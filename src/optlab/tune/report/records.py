@@ -20,15 +20,14 @@ import pandas as pd
 
 from optlab.config.run_identity import identity_key, override_pairs
 from optlab.files import write_atomic
+from optlab.report.records import CURVES, MEASURES, RUNS
 from optlab.report.runs import read_curves
 from optlab.run.summary import RunSummary, Status
 from optlab.tune.work_queue import STAGES, WorkQueue
 
-RUNS = "runs.csv"
-CURVES = "curves.csv"
 RUN_COLUMNS = ["optimizer", "stage", "trial", "candidate", "seed", "params", "status", "pruned_at_epochs",
                "val_acc", "val_loss", "test_acc", "test_loss", "train_loss", "epochs", "wall_s", "identity", "folder",
-               "reused_from"]
+               "reused_from", *MEASURES]
 
 
 def write_records(queue: WorkQueue, report: Path) -> tuple[Path, Path]:
@@ -63,6 +62,7 @@ def _row(queue: WorkQueue, optimizer: str, stage: str, trial: Any) -> dict[str, 
         "epochs": summary.epochs_trained if summary is not None else epochs, "wall_s": attrs.get("wall_s"),
         "identity": identity_key(summary.identity) if summary is not None and summary.identity else "",
         "folder": folder, "reused_from": attrs.get("reused_from", ""),
+        **{name: getattr(summary, name) if summary is not None else math.nan for name in MEASURES},
     }
 
 
