@@ -231,6 +231,10 @@ def test_tune_runs_a_custom_optimizers_protocol_under_its_name(user_folder: Path
      "would get; tune it alone"),
     (["optimizer=custom/any", "optimizer._target_=my_optim.SignSGD", "optimizer.lr=0.01"],
      "optimizer=custom/any needs its name for the protocol's studies and report: optimizer_name=<yours>"),
+    (["optimizer=custom/any", "optimizer._target_=my_optim.SignSGD", "optimizer_name=s"],
+     "optimizer=custom/any needs optimizer.lr= (your class, and the lr the search is centred on)"),
+    (["optimizer=custom/any", "optimizer._target_=my_optim.DoesNothing", "optimizer.lr=0.01", "optimizer_name=s"],
+     "optimizer=s: one step on a small model left every parameter unchanged"),
 ])
 def test_tune_refuses_a_custom_optimizer_it_cannot_name_or_keep_apart(user_folder: Path, args: list[str],
                                                                       message: str) -> None:

@@ -39,6 +39,25 @@ log = logging.getLogger(__name__)
 WORKER_STOP_S = 60  # how long stopped workers get to write their runs' summaries before they are killed
 
 
+def check_custom_optimizers(settings: TuneSettings) -> None:
+    """A custom/any optimizer's class and keys come from the command line: checked once here, in one line, rather
+    than by every trial failing in turn (optlab.optim.contract, as each run also checks it)."""
+    from optlab.config.checks import ConfigError
+    from optlab.config.compose import compose_config
+    from optlab.optim.contract import check_optimizer
+
+    for name, config in settings.configs.items():
+        cfg = compose_config("train", [*settings.train_overrides, f"optimizer={config}"])
+        missing = [key for key in ("_target_", "lr") if OmegaConf.is_missing(cfg.optimizer, key)]
+        if missing:
+            raise TuneError(f"optimizer={config} needs optimizer.{missing[0]}= (your class, and the lr the search is "
+                            "centred on), e.g. optimizer._target_=my_optim.SignSGD optimizer.lr=0.001")
+        try:
+            check_optimizer(cfg.optimizer, name, settings.train_overrides)
+        except ConfigError as error:
+            raise TuneError(str(error)) from None
+
+
 def run_protocol(settings: TuneSettings) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
