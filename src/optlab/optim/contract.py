@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from optlab.config.checks import ConfigError
+from optlab.config.run_identity import override_key
 from optlab.files import first_line, innermost_error
 from optlab.optim.measure import unsupported_reason
 from optlab.optim.zoo import needs_create_graph
@@ -41,7 +42,7 @@ def check_optimizer(node: DictConfig, name: str, overrides: list[str]) -> None:
     optimizer = construct(factory, model, node, name, overrides)
     if unsupported_reason(optimizer, model):  # cannot run at all: the run says why and is skipped
         return
-    check_step(factory, optimizer, model, name)
+    check_step(optimizer, model, name)
     check_state_round_trip(factory, name)
 
 
@@ -68,7 +69,7 @@ def construct(factory: Factory, model: nn.Module, node: DictConfig, name: str,
     try:
         optimizer = factory(params=list(model.parameters()))
     except (TypeError, ValueError, AssertionError) as error:  # its own argument checks: torch's, lion-pytorch's
-        given = [o for o in overrides if o.lstrip("+~").startswith("optimizer.")]
+        given = [o for o in overrides if override_key(o).startswith("optimizer.")]
         hint = f"; check {', '.join(given)}" if given else "; check the optimizer.* settings"
         text = str(error).strip()
         reason = text.splitlines()[-1] if text else "it failed an assertion on its arguments"
@@ -81,7 +82,7 @@ def construct(factory: Factory, model: nn.Module, node: DictConfig, name: str,
     return optimizer
 
 
-def check_step(factory: Factory, optimizer: torch.optim.Optimizer, model: nn.Module, name: str) -> None:
+def check_step(optimizer: torch.optim.Optimizer, model: nn.Module, name: str) -> None:
     """One step must move the parameters and keep them finite; a closure it needs must be declared."""
     before = [p.detach().clone() for p in model.parameters()]
     take_step(optimizer, model, name)
@@ -132,14 +133,16 @@ def take_step(optimizer: torch.optim.Optimizer, model: nn.Module, name: str) -> 
         loss.backward(create_graph=second_order)  # as the Classifier's backward does for Hessian estimates
         return loss
 
-    if needs_closure(optimizer):
-        optimizer.step(closure)
-        return
-    closure()
+    declared = needs_closure(optimizer)
+    if not declared:
+        closure()
     try:
-        optimizer.step()
+        if declared:
+            optimizer.step(closure)
+        else:
+            optimizer.step()
     except TypeError as error:
-        if "NoneType" not in str(error):
+        if declared or "'NoneType' object is not callable" not in str(error):
             raise ConfigError(f"optimizer={name}: step() failed: {_reason(error)}") from error
         raise ConfigError(f"optimizer={name}: step() needs a closure but declares closure=None ({_reason(error)}); "
                           "declare it required, def step(self, closure), as torch.optim.LBFGS does") from error
