@@ -44,7 +44,7 @@ def override_pairs(overrides: Iterable[str]) -> dict[str, str]:
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The job's config as {"optimizer.lr": 0.1, ...}, each value resolved where it can be, kept as written where it
     cannot (a failed job's interpolation; a run folder's path asked for before the run has one)."""
-    written = _flat(OmegaConf.to_container(cfg, resolve=False))
+    written = flatten(OmegaConf.to_container(cfg, resolve=False))
     flat = {}
     for key, value in written.items():
         if key.split(".", 1)[0] == "hydra":
@@ -57,9 +57,10 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{"selection.top_k": 3} from {"selection": {"top_k": 3}}: nested dicts as dotted keys."""
     if isinstance(node, dict):
-        return {k: v for key, child in node.items() for k, v in _flat(child, f"{prefix}{key}.").items()}
+        return {k: v for key, child in node.items() for k, v in flatten(child, f"{prefix}{key}.").items()}
     return {prefix[:-1]: node}
 
 

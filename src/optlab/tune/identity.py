@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from optlab.config.compose import compose_config
-from optlab.config.run_identity import NUMERIC_PACKAGES, SEED_KEYS, changes_numbers, flat_config
+from optlab.config.run_identity import NUMERIC_PACKAGES, SEED_KEYS, changes_numbers, flat_config, flatten
 from optlab.files import write_atomic
 from optlab.report.records import PROTOCOL, read_records
 from optlab.run.provenance import package_versions
-from optlab.tune.settings import TuneError, TuneSettings, dotted
+from optlab.tune.settings import TuneError, TuneSettings
 
 NOT_RULES = ("train_overrides", "study")  # the overrides are compared resolved (`training`); a study is a name
 
@@ -51,7 +51,7 @@ def differences(published: Mapping[str, Any], mine: Mapping[str, Any]) -> list[s
     """`training.trainer.max_epochs: 5 -> 3`, one per key that differs, for what makes a comparison fair."""
     found = []
     for part in ("training", "rules", "seeds", "versions"):
-        theirs, ours = dotted(dict(published.get(part, {}))), dotted(dict(mine.get(part, {})))
+        theirs, ours = flatten(dict(published.get(part, {}))), flatten(dict(mine.get(part, {})))
         for key in sorted({*theirs, *ours}):
             if _plain(theirs.get(key)) != _plain(ours.get(key)):
                 found.append(f"{part}.{key}: {theirs.get(key)} -> {ours.get(key)}")

@@ -23,7 +23,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from optlab.config.compose import optlab_configs
-from optlab.config.run_identity import changes_numbers, override_key
+from optlab.config.run_identity import changes_numbers, flatten, override_key
 from optlab.files import first_line
 from optlab.report.records import RecordsError, read_protocol
 from optlab.tune.search.storage import PASSWORD_VARIABLE, split_password
@@ -158,16 +158,9 @@ def with_published(arguments: list[str]) -> list[str]:
         raise TuneError(f"against={against}: {error}") from None
     given = {override_key(a) for a in arguments}
     rules = [f"{key}={value if isinstance(value, str) else json.dumps(value)}"
-             for key, value in dotted(published["rules"]).items()]
+             for key, value in flatten(published["rules"]).items()]
     carried = [o for o in published["train_overrides"] if changes_numbers(override_key(o))]  # not its data.root
     return [*(o for o in [*rules, *carried] if override_key(o) not in given), *arguments]
-
-
-def dotted(value: Any, prefix: str = "") -> dict[str, Any]:
-    """{"selection.top_k": 3, ...} from {"selection": {"top_k": 3}, ...}."""
-    if isinstance(value, dict):
-        return {k: v for key, inner in value.items() for k, v in dotted(inner, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): value}
 
 
 def _one_value(argument: str) -> bool:
