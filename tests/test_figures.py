@@ -87,12 +87,15 @@ def test_every_loss_line_is_named_at_its_end_in_both_panels_and_a_diverging_one_
             assert isinstance(ax.yaxis.get_minor_formatter(), NullFormatter)
 
 
-def test_an_accuracy_panel_is_in_percent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_convergence_shows_training_loss_beside_validation_accuracy_in_percent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     groups = {"adam": fake_group("adam", [1.0] * 5, [1.0] * 5)}
     kept = captured(monkeypatch, figures)
-    figures.accuracy_by_epoch(groups, {"adam": ("C0", "-")}, ["adam"], "minmax", "t", tmp_path / "a.png")
-    ax = kept[0].axes[0]
-    assert ax.yaxis.get_major_formatter()(0.5, 0) == "50%" and names_at_line_ends(ax) == ["adam"]
+    figures.convergence_by_epoch(groups, {"adam": ("C0", "-")}, ["adam"], "minmax", "t", tmp_path / "a.png")
+    loss, accuracy = kept[0].axes[:2]
+    assert (loss.get_ylabel(), accuracy.get_ylabel()) == ("training loss", "validation accuracy")
+    assert accuracy.yaxis.get_major_formatter()(0.5, 0) == "50%" and names_at_line_ends(accuracy) == ["adam"]
+    assert names_at_line_ends(loss) == ["adam"]
 
 
 def test_profiles_colour_the_best_grey_the_rest_and_say_which_profile(tmp_path: Path,

@@ -23,7 +23,7 @@ from optlab.run.job import train
 from optlab.run.summary import RunSummary, Status
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FIGURES = {"comparison.png", "ranking.png", "loss_epoch.png", "val_acc_epoch.png", "loss_time.png", "cost.png",
+FIGURES = {"comparison.png", "ranking.png", "loss_epoch.png", "convergence.png", "loss_time.png", "cost.png",
            "layer_drift.png", "dynamics.png"}
 
 

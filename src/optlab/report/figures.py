@@ -297,9 +297,12 @@ def loss_by_epoch(groups, styles, order: list[str], band: str, title: str, path:
     return curve_grid(groups, styles, order, columns, title, path)
 
 
-def accuracy_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
-    column = CurveColumn("validation accuracy", "epoch", mean_curve("val_acc", band), percent=True)
-    return curve_grid(groups, styles, order, [column], title, path)
+def convergence_by_epoch(groups, styles, order: list[str], band: str, title: str, path: Path) -> Path:
+    """The course's convergence question in one figure: how fast the training loss falls and the validation
+    accuracy rises, epoch by epoch (loss_by_epoch holds the validation loss, for overfitting)."""
+    columns = [CurveColumn("training loss", "epoch", mean_curve("train_loss", band), clip_rises=True),
+               CurveColumn("validation accuracy", "epoch", mean_curve("val_acc", band), percent=True)]
+    return curve_grid(groups, styles, order, columns, title, path)
 
 
 def loss_by_time(groups, styles, order: list[str], title: str, path: Path) -> Path:
