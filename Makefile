@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 DEMO_ARGS ?= 'optimizer=glob(*)' data=digits seed=1,2 trainer.max_epochs=10
 
-.PHONY: setup system-packages demo test test-fast docs clean
+.PHONY: setup system-packages demo test test-fast test-published docs clean
 
 # Debian packages of the real services some tests start (they skip, saying which package, where one is missing):
 # PostgreSQL, the shared storage of optlab.tune's workers; a one-node SLURM cluster (munge, slurmctld, slurmd, the
@@ -34,7 +34,7 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not published"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The documentation site into site/: the configuration reference rewritten from conf/, then the pages; --strict
@@ -46,7 +46,12 @@ docs: $(INSTALLED)
 test-fast: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not published"
+
+# The docs' commands that pair with a published full-size protocol, run as written (tens of minutes each on two
+# cores: too long for make test, whose miniatures of the same commands run on digits).
+test-published: $(INSTALLED)
+	$(BIN)/python -m pytest -q -m published
 
 clean:
 	rm -rf $(VENV) outputs/runs outputs/multirun site

@@ -254,7 +254,7 @@ def test_the_docs_class_and_run_work_as_written(tmp_path: Path) -> None:
     assert summary["optimizer"] == "signsgd" and summary["status"] == "ok" and summary["val_acc"] > 0.5
 
 
-@pytest.mark.slow
+@pytest.mark.published
 @pytest.mark.skipif(not (Path(__file__).parents[1] / "docs" / "results" / "tuning_v3" / "protocol.json").is_file(),
                     reason="tune v3's Fashion-MNIST protocol is not published yet (issue 37): nothing to pair with")
 def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
