@@ -100,3 +100,18 @@ def test_against_names_a_missing_or_corrupt_record(published: Path, tmp_path: Pa
     result = run_tune(*MINE, f"against={copy}", f"out={tmp_path / 'mine'}", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]
     assert_one_line(result.stderr, message)
+
+
+def test_where_a_public_data_set_lies_is_not_the_protocols_identity_but_your_image_folder_is(tmp_path: Path) -> None:
+    """A user's Fashion-MNIST in another folder pairs with the published protocol (the docs' against= command gives
+    no data.root); two image folders are two data sets."""
+    from optlab.tune.identity import protocol_identity
+    from optlab.tune.settings import parse_settings
+
+    def training(*overrides: str) -> dict:
+        settings = parse_settings(["optimizer=sgd", f"out={tmp_path}", *overrides])
+        return protocol_identity(settings)["training"]
+
+    fashion = ["data=fashion_mnist", "model=mnist_net"]
+    assert training(*fashion, "data.root=/usr/share/datasets/fashion-mnist") == training(*fashion, "data.root=data")
+    assert training("data=image_folder", "data.root=mine") != training("data=image_folder", "data.root=theirs")

@@ -21,8 +21,11 @@ SEED_KEYS = ("seed",)
 # checkpoint folder follows the run folder: a sweep moved elsewhere still resumes. A setting copied into a callback
 # by interpolation is listed under both names (the resolved config holds both). A search trial's pruning callback
 # says which trial a run reports to; runs saved before it came in as a callback held the same in `optuna_trial`.
+# A public data set's location and checks (data.root, copied into data.source) are not its identity, so that runs
+# and published protocols compare across machines; your own images are: image_folder's source holds their folder
+# as data.source.folder, which stays in.
 NOT_IDENTITY = ("hydra", "callbacks.trial_pruning", "optuna_trial", "resume", "resume_refused", "torch_threads",
-                "report", "test", "data.root",
+                "report", "test", "data.root", "data.source.root", "data.source.download", "data.source.verify",
                 "data.download", "data.verify", "trainer.enable_progress_bar", "trainer.enable_model_summary",
                 "callbacks.progress_bar", "trainer.log_every_n_steps", "callbacks.lr_monitor", "callbacks.dynamics",
                 "logger", "divergence.check_every_n_steps", "callbacks.divergence_guard.check_every_n_steps",

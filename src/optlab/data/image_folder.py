@@ -54,9 +54,9 @@ class ImageFile:
 
 
 class ImageFolderSource:
-    def __init__(self, root: str, image_size: int | Sequence[int] | None, channels: int | None, test_fraction: float,
+    def __init__(self, folder: str, image_size: int | Sequence[int] | None, channels: int | None, test_fraction: float,
                  split_seed: int, memory_limit_gb: float | None) -> None:
-        self.root = Path(root).expanduser()
+        self.folder = Path(folder).expanduser()
         self.image_size = image_size
         self.channels = channels
         self.test_fraction = test_fraction
@@ -81,7 +81,7 @@ class ImageFolderSource:
                    for part, images in headers.items()}
         if "test" not in tensors:
             tensors = self._split_train_test(*tensors["all"])
-        log.info("image_folder %s: %d classes (%s), %d train and %d test images of %dx%dx%d", self.root,
+        log.info("image_folder %s: %d classes (%s), %d train and %d test images of %dx%dx%d", self.folder,
                  len(class_names), ", ".join(class_names[:10]) + (", ..." if len(class_names) > 10 else ""),
                  len(tensors["train"][1]), len(tensors["test"][1]), channels, *size)
         return Splits(*tensors["train"], *tensors["test"], num_classes=len(class_names),
@@ -89,24 +89,24 @@ class ImageFolderSource:
 
     def _find_images(self) -> tuple[dict[str, list[tuple[Path, int]]], list[str]]:
         """{"train": [...], "test": [...]} or {"all": [...]} as (path, label) pairs, and the class names."""
-        if not self.root.is_dir():
-            raise DataError(f"data.root={self.root} is not a folder; point it at a folder of class folders "
+        if not self.folder.is_dir():
+            raise DataError(f"data.root={self.folder} is not a folder; point it at a folder of class folders "
                             "(<root>/<class>/<image>)")
-        if (self.root / "train").is_dir() and (self.root / "test").is_dir():
-            others = sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name not in ("train", "test")
+        if (self.folder / "train").is_dir() and (self.folder / "test").is_dir():
+            others = sorted(p.name for p in self.folder.iterdir() if p.is_dir() and p.name not in ("train", "test")
                             and not p.name.startswith("."))
             if others:
-                raise DataError(f"{self.root} holds train/ and test/ and also {', '.join(f + '/' for f in others)}: "
+                raise DataError(f"{self.folder} holds train/ and test/ and also {', '.join(f + '/' for f in others)}: "
                                 "validation is held out of train/ (data.val_size); move those images into train/ or "
                                 "elsewhere")
-            train, test = class_folders(self.root / "train"), class_folders(self.root / "test")
+            train, test = class_folders(self.folder / "train"), class_folders(self.folder / "test")
             if set(train) != set(test):
-                raise DataError(f"{self.root}/train/ and test/ have different classes (only in train/: "
+                raise DataError(f"{self.folder}/train/ and test/ have different classes (only in train/: "
                                 f"{_names(set(train) - set(test))}; only in test/: {_names(set(test) - set(train))}); "
                                 "give both the same class folders")
             names = sorted(train)
             return {"train": labelled(train, names), "test": labelled(test, names)}, names
-        folders = class_folders(self.root)
+        folders = class_folders(self.folder)
         names = sorted(folders)
         return {"all": labelled(folders, names)}, names
 
@@ -142,7 +142,7 @@ class ImageFolderSource:
         origin = "data.source.memory_limit_gb" if self.memory_limit_gb is not None else \
             "half the memory available now; data.source.memory_limit_gb sets another"
         if needed > limit:
-            raise DataError(f"{self.root}: {count:,} images of {channels}x{size[0]}x{size[1]} need {needed / 1e9:.1f} "
+            raise DataError(f"{self.folder}: {count:,} images of {channels}x{size[0]}x{size[1]} need {needed / 1e9:.1f} "
                             f"GB in memory, over the limit of {limit / 1e9:.1f} GB ({origin}); set a smaller "
                             "data.source.image_size, or train on a sample of the folder")
 
@@ -157,7 +157,7 @@ class ImageFolderSource:
         is_test = torch.zeros(len(labels), dtype=torch.bool)
         is_test[torch.cat(test)] = True
         if is_test.all() or not is_test.any():
-            raise DataError(f"{self.root}: data.source.test_fraction={self.test_fraction} leaves "
+            raise DataError(f"{self.folder}: data.source.test_fraction={self.test_fraction} leaves "
                             f"{'no training' if is_test.all() else 'no test'} images of {len(labels)}; add images "
                             "or change the fraction")
         return {"train": (images[~is_test], labels[~is_test]), "test": (images[is_test], labels[is_test])}

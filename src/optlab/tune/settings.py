@@ -56,7 +56,8 @@ class TuneSettings:
     out: Path
     resume: bool
     cache: list[str]  # finished protocols' folders whose runs a rerun of the same identity reuses
-    against: str | None  # a published protocol's report folder that this one pairs with
+    against: str | None = None  # a published protocol's report folder that this one pairs with (None in a
+    # tune.json written before against= existed)
     train_overrides: list[str] = field(default_factory=list)  # given to every optlab.train run
     configs: dict[str, str] = field(default_factory=dict)  # a name that is not its config's: signsgd -> custom/any
 
