@@ -115,3 +115,51 @@ def test_where_a_public_data_set_lies_is_not_the_protocols_identity_but_your_ima
     fashion = ["data=fashion_mnist", "model=mnist_net"]
     assert training(*fashion, "data.root=/usr/share/datasets/fashion-mnist") == training(*fashion, "data.root=data")
     assert training("data=image_folder", "data.root=mine") != training("data=image_folder", "data.root=theirs")
+
+
+def test_packages_of_another_release_are_refused_with_what_to_install_and_a_build_tag_is_not(
+        published: Path, tmp_path: Path) -> None:
+    """torch 2.14.1+cpu and 2.14.1+cu130 are one release (what a build moves, the reproduction line measures);
+    another release is refused in one line that says which version to install, not which override to drop."""
+    import torch
+
+    from optlab.tune.identity import check_against
+    from optlab.tune.settings import TuneError, parse_settings
+
+    release = torch.__version__.split("+", 1)[0]
+    for version, refused in ((f"{release}+someotherbuild", False), ("1.0.0", True)):
+        copy = tmp_path / version
+        copy.mkdir()
+        for name in ("runs.csv", "curves.csv"):
+            (copy / name).write_bytes((published / name).read_bytes())
+        protocol = json.loads((published / "protocol.json").read_text())
+        protocol["versions"]["torch"] = version
+        (copy / "protocol.json").write_text(json.dumps(protocol))
+        settings = parse_settings([*MINE, f"against={copy}", f"out={tmp_path / 'out'}"])
+        if not refused:
+            check_against(settings)
+            continue
+        with pytest.raises(TuneError, match=r"other package versions \(versions\.torch: 1\.0\.0 -> .*\); install "
+                                            r"those to pair with it \(pip install torch==1\.0\.0\)"):
+            check_against(settings)
+
+
+def test_the_data_are_fetched_once_before_any_worker_starts_and_a_failure_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optlab.data.sources import DataError, IDXSource
+    from optlab.tune.protocol import prepare_data
+    from optlab.tune.settings import TuneError, parse_settings
+
+    fetched: list[str] = []
+    monkeypatch.setattr(IDXSource, "prepare", lambda source: fetched.append(str(source.root)))
+    settings = parse_settings(["optimizer=sgd,adam", "data=fashion_mnist", f"data.root={tmp_path}",
+                               f"out={tmp_path / 'out'}"])
+    prepare_data(settings)
+    assert fetched == [str(tmp_path)]
+
+    def offline(source: IDXSource) -> None:
+        raise DataError("Fashion-MNIST could not be downloaded: no network")
+
+    monkeypatch.setattr(IDXSource, "prepare", offline)
+    with pytest.raises(TuneError, match="^data=fashion_mnist: Fashion-MNIST could not be downloaded: no network$"):
+        prepare_data(settings)

@@ -268,4 +268,4 @@ def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     against = Path(result.stdout.strip().splitlines()[-1].removeprefix("against report: "))
     summary = (tmp_path / against).read_text()
-    assert "- tuned: signsgd ranks " in summary and "Reproduction: " in summary
+    assert "- tuned: signsgd ranks " in summary and "rerun here: test accuracy" in summary, summary

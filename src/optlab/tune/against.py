@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optlab.config.run_identity import override_key
 from optlab.files import write_atomic
 from optlab.report.records import Records, read_records, recorded_runs
 from optlab.report.runs import load_runs
@@ -28,6 +29,7 @@ from optlab.tune.settings import TuneSettings
 from optlab.tune.work_queue import folder_name
 
 STAGES = ("tuned", "default")
+OPTIMIZER_KEYS = ("optimizer", "optimizer_name")  # yours: the rerun is of a published optimizer
 
 
 def write_against_report(settings: TuneSettings) -> Path:
@@ -85,10 +87,11 @@ def reproduction_line(settings: TuneSettings, records: Records, out: Path) -> st
     folder = settings.out / "reproduce" / folder_name(chosen) / f"seed{seed}"
     params = [f"{key}={value!r}" for key, value in json.loads(row["params"]).items()]
     threads = ["torch_threads=1"] if settings.workers > 1 else []  # as this protocol's own runs are computed
-    data_root = [o for o in settings.train_overrides if o.startswith("data.root=")]  # where the data are here
-    command = [sys.executable, "-m", "optlab.train", *records.protocol["train_overrides"], *data_root,
-               f"optimizer={chosen}", *params, f"seed={seed}", *threads, f"hydra.run.dir={folder}", "resume=true",
-               "trainer.enable_progress_bar=false"]
+    # This protocol's training overrides: the published ones that change numbers (with_published carried them) and
+    # yours, such as where the data lie here; not the published data.root, nor your optimizer's keys.
+    training = [o for o in settings.train_overrides if override_key(o).split(".", 1)[0] not in OPTIMIZER_KEYS]
+    command = [sys.executable, "-m", "optlab.train", *training, f"optimizer={chosen}", *params, f"seed={seed}",
+               *threads, f"hydra.run.dir={folder}", "resume=true", "trainer.enable_progress_bar=false"]
     ran = subprocess.run(command, check=False, capture_output=True, text=True)
     summary = RunSummary.read(folder) if (folder / "summary.json").is_file() else None
     if summary is None or not math.isfinite(summary.test_acc):

@@ -52,10 +52,17 @@ def differences(published: Mapping[str, Any], mine: Mapping[str, Any]) -> list[s
     found = []
     for part in ("training", "rules", "seeds", "versions"):
         theirs, ours = flatten(dict(published.get(part, {}))), flatten(dict(mine.get(part, {})))
+        read = _public if part == "versions" else _plain
         for key in sorted({*theirs, *ours}):
-            if _plain(theirs.get(key)) != _plain(ours.get(key)):
+            if read(theirs.get(key)) != read(ours.get(key)):
                 found.append(f"{part}.{key}: {theirs.get(key)} -> {ours.get(key)}")
     return found
+
+
+def _public(version: Any) -> Any:
+    """A version's public part: 2.14.1+cu130 and 2.14.1+cpu are one release, built for other devices; what a build
+    moves, the reproduction line measures."""
+    return str(version).split("+", 1)[0] if version is not None else None
 
 
 def check_against(settings: TuneSettings) -> None:
@@ -68,6 +75,12 @@ def check_against(settings: TuneSettings) -> None:
         raise TuneError(f"against={settings.against}: {', '.join(taken)} is already one of its optimizers; give "
                         "yours a name of its own (optimizer_name=my_...)")
     found = differences(published, protocol_identity(settings))
+    versions = [difference for difference in found if difference.startswith("versions.")]
+    if versions:  # no override of yours made these: the installed packages did
+        wanted = " ".join(f"{d.split(':')[0].removeprefix('versions.')}=={d.split(': ')[1].split(' -> ')[0]}"
+                          for d in versions)
+        raise TuneError(f"against={settings.against}: it was computed with other package versions "
+                        f"({'; '.join(versions)}); install those to pair with it (pip install {wanted})")
     if found:
         listed = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
         raise TuneError(f"against={settings.against}: this protocol is not the published one ({listed}); drop the "

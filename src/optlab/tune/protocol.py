@@ -39,6 +39,23 @@ log = logging.getLogger(__name__)
 WORKER_STOP_S = 60  # how long stopped workers get to write their runs' summaries before they are killed
 
 
+def prepare_data(settings: TuneSettings) -> None:
+    """The protocol's data fetched once, before any worker starts (where data.download asks for it): workers that
+    started together would each download into the same folder and read each other's half-written files, and a
+    machine that cannot download should hear it in one line, not from every trial failing in turn."""
+    from hydra.utils import instantiate
+
+    from optlab.config.compose import compose_config
+    from optlab.data.sources import DataError
+
+    first = settings.config_of(settings.optimizers[0])
+    cfg = compose_config("train", [*settings.train_overrides, f"optimizer={first}"])
+    try:
+        instantiate(cfg.data).prepare_data()
+    except DataError as error:
+        raise TuneError(f"data={cfg.data.name}: {error}") from None
+
+
 def check_custom_optimizers(settings: TuneSettings) -> None:
     """A custom/any optimizer's class and keys come from the command line: checked once here, in one line, rather
     than by every trial failing in turn (optlab.optim.contract, as each run also checks it)."""
