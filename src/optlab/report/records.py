@@ -22,6 +22,8 @@ from optlab.report.runs import COLUMNS, Run
 from optlab.run.summary import RunSummary, Status
 
 RUNS, CURVES, PROTOCOL = "runs.csv", "curves.csv", "protocol.json"
+# protocol.json's parts (optlab.tune.identity writes them): what a pairing must share, and the config choices by name
+PARTS = ("training", "rules", "seeds", "versions", "train_overrides", "choices")
 # What a report reads of a run besides its accuracies and losses: its cost, its best validation, the target it timed.
 MEASURES = ("best_val_acc", "epoch_time_s", "optimizer_state_bytes", "evaluations_per_step", "target_acc", "reason")
 REQUIRED = {"optimizer", "stage", "seed", "params", "status", "val_acc", "val_loss", "test_acc", "test_loss",
@@ -54,10 +56,8 @@ def read_protocol(folder: Path) -> dict[str, Any]:
         protocol = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise RecordsError(f"{path} cannot be read ({error}); restore it from the repository") from None
-    if not isinstance(protocol, dict) or not {"training", "rules", "seeds", "versions", "train_overrides"} <= set(
-            protocol):
-        raise RecordsError(f"{path} is not a protocol identity (training, rules, seeds, versions, train_overrides); "
-                           "restore it")
+    if not isinstance(protocol, dict) or not set(PARTS) <= set(protocol):
+        raise RecordsError(f"{path} is not a protocol identity ({', '.join(PARTS)}); restore it")
     return protocol
 
 
@@ -83,12 +83,10 @@ def recorded_runs(records: Records, stage: str) -> list[Run]:
 
 
 def _summary(row: Any, protocol: dict[str, Any]) -> RunSummary:
-    training = protocol["training"]
     params = json.loads(row.params) if isinstance(row.params, str) and row.params else {}
-    summary = RunSummary(optimizer=str(row.optimizer), data=str(training.get("data.name", "")),
-                         model=str(training.get("model._target_", "")),
-                         scheduler=str(training.get("scheduler.name", "none")),
-                         precision=str(training.get("trainer.precision", "")), seed=int(row.seed),
+    choices = protocol["choices"]  # the names a run's summary holds (mnist_net, not its class)
+    summary = RunSummary(optimizer=str(row.optimizer), data=str(choices["data"]), model=str(choices["model"]),
+                         scheduler=str(choices["scheduler"]), precision=str(choices["precision"]), seed=int(row.seed),
                          lr=params.get("optimizer.lr"), status=Status(row.status))
     for name in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "best_val_acc", "epoch_time_s",
                  "evaluations_per_step"):

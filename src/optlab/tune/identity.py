@@ -14,19 +14,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from optlab.config.compose import compose_config
-from optlab.config.run_identity import NUMERIC_PACKAGES, SEED_KEYS, changes_numbers, flat_config, flatten
+from optlab.config.run_identity import (
+    NUMERIC_PACKAGES,
+    SEED_KEYS,
+    changes_numbers,
+    flat_config,
+    flatten,
+    override_pairs,
+)
 from optlab.files import write_atomic
 from optlab.report.records import PROTOCOL, read_records
 from optlab.run.provenance import package_versions
 from optlab.tune.settings import TuneError, TuneSettings
 
+CHOICES = ("data", "model", "scheduler", "precision")  # the config groups a report names runs by
 NOT_RULES = ("train_overrides", "study")  # the overrides are compared resolved (`training`); a study is a name
 
 
 def protocol_identity(settings: TuneSettings) -> dict[str, Any]:
     first = settings.config_of(settings.optimizers[0])
-    cfg = compose_config("train", [*settings.train_overrides, f"optimizer={first}"])
+    cfg = compose_config("train", [*settings.train_overrides, f"optimizer={first}"], return_hydra_config=True)
     training = {key: value for key, value in flat_config(cfg).items() if changes_numbers(key)
                 and key not in SEED_KEYS and key.split(".", 1)[0] not in ("optimizer", "optimizer_name")}
     versions = package_versions()
@@ -37,9 +47,17 @@ def protocol_identity(settings: TuneSettings) -> dict[str, Any]:
                   "rerun": settings.rerun_seeds},
         "versions": {name: versions.get(name) for name in NUMERIC_PACKAGES},
         "train_overrides": settings.train_overrides,  # how to repeat it: the command line's training overrides
+        "choices": _choices(settings, cfg),
         "optimizers": settings.optimizers,
         "workers": settings.workers,  # not identity; a rerun of one of its runs repeats its threads (torch_threads=1)
     }
+
+
+def _choices(settings: TuneSettings, cfg: DictConfig) -> dict[str, str]:
+    """The config groups by the names run summaries give them (optlab.run.job): a model of yours by its class."""
+    choices = {group: str(cfg.hydra.runtime.choices[group]) for group in CHOICES}
+    choices["model"] = override_pairs(settings.train_overrides).get("model._target_", choices["model"])
+    return choices
 
 
 def write_identity(settings: TuneSettings, folder: Path) -> Path:
