@@ -50,8 +50,9 @@ def read_records(folder: Path) -> Records:
 def read_protocol(folder: Path) -> dict[str, Any]:
     path = folder / PROTOCOL
     if not path.is_file():
-        raise RecordsError(f"{path} is missing: point at a protocol's report folder (one optlab.tune wrote, with "
-                           f"{PROTOCOL}, {RUNS} and {CURVES}), e.g. docs/results/tuning_v3")
+        raise RecordsError(f"{path.absolute()} is missing: point at a protocol's report folder (one optlab.tune "
+                           f"wrote, with {PROTOCOL}, {RUNS} and {CURVES}), e.g. docs/results/tuning_v3 from a clone's "
+                           "folder")
     try:
         protocol = json.loads(path.read_text())
     except (OSError, ValueError) as error:
