@@ -33,6 +33,9 @@ def test_a_published_report_is_redrawn_from_its_records_alone(published: Path, t
     assert {"training", "rules", "seeds", "versions"} <= set(records.protocol)
     assert records.protocol["seeds"]["rerun"] == [1, 2] and records.protocol["rules"]["budget"] == 2
     assert records.protocol["training"]["data.name"] == "digits"
+    assert records.protocol["choices"] == {"data": "digits", "model": "cifar_net", "scheduler": "none",
+                                           "precision": "32-true"}
+    assert records.runs["git_commit"].str.len().gt(0).all()  # the code each run ran, from its summary
     outputs = report_runs(recorded_runs(records, "tuned"), tmp_path, ReportOptions(group_by=["optimizer"]))
     redrawn = pd.read_csv(tmp_path / "summary.csv").set_index("optimizer")
     shipped = pd.read_csv(published / "tuned" / "summary.csv").set_index("optimizer")

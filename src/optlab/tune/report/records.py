@@ -26,8 +26,8 @@ from optlab.run.summary import RunSummary, Status
 from optlab.tune.work_queue import STAGES, WorkQueue
 
 RUN_COLUMNS = ["optimizer", "stage", "trial", "candidate", "seed", "params", "status", "pruned_at_epochs",
-               "val_acc", "val_loss", "test_acc", "test_loss", "train_loss", "epochs", "wall_s", "identity", "folder",
-               "reused_from", *MEASURES]
+               "val_acc", "val_loss", "test_acc", "test_loss", "train_loss", "epochs", "wall_s", "identity",
+               "git_commit", "folder", "reused_from", *MEASURES]
 
 
 def write_records(queue: WorkQueue, report: Path) -> tuple[Path, Path]:
@@ -61,6 +61,7 @@ def _row(queue: WorkQueue, optimizer: str, stage: str, trial: Any) -> dict[str, 
         "train_loss": _number(summary, "train_loss"),
         "epochs": summary.epochs_trained if summary is not None else epochs, "wall_s": attrs.get("wall_s"),
         "identity": identity_key(summary.identity) if summary is not None and summary.identity else "",
+        "git_commit": summary.git_commit if summary is not None and summary.git_commit else "",  # the code it ran
         "folder": folder, "reused_from": attrs.get("reused_from", ""),
         **{name: getattr(summary, name) if summary is not None else math.nan for name in MEASURES},
     }
