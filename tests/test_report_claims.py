@@ -176,3 +176,21 @@ def test_a_family_of_several_tasks_is_refused(synthetic_runs: Path, tmp_path: Pa
     summary.write(other / "adam/none/1")
     with pytest.raises(ValueError, match="--family-by splits the runs of one task"):
         write_report([other], tmp_path / "out", ReportOptions(family_by=["optimizer"]))
+
+
+def test_a_report_written_before_holm_intervals_gets_them_from_its_own_columns(synthetic_runs: Path,
+                                                                               tmp_path: Path) -> None:
+    """scripts/redraw_comparison.py redraws the published forest plots of reports whose runs are gone: without the
+    Holm-level columns, it derives them from the unadjusted interval, p and p_Holm, and gets what the report code
+    computes from the runs."""
+    import runpy
+
+    script = Path(__file__).parents[1] / "scripts" / "redraw_comparison.py"
+    derive = runpy.run_path(str(script))["with_holm_intervals"]
+    write_report([synthetic_runs / o / "warmup_cosine" for o in SHIFTS], tmp_path,
+                 ReportOptions(group_by=["optimizer"]))
+    written = pd.read_csv(tmp_path / "summary.csv")
+    holm = ["diff_holm_low", "diff_holm_high", "diff_holm_level"]
+    derived = derive(written.drop(columns=holm))
+    assert written[holm].notna().sum().sum() > 0
+    pd.testing.assert_frame_equal(derived[holm], written[holm], atol=1e-12, rtol=0)
