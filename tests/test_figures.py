@@ -98,6 +98,23 @@ def test_convergence_shows_training_loss_beside_validation_accuracy_in_percent(
     assert names_at_line_ends(loss) == ["adam"]
 
 
+def test_an_accuracy_that_never_rose_leaves_the_axis_named_with_its_end(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One optimizer stuck at 50% would squeeze the others' 85-90% into a sliver: it leaves the bottom of the axis,
+    named there with where it ended, and the figure says what the arrow means."""
+    groups = {name: fake_group(name, [1.0] * 5, [1.0] * 5) for name in ("adam", "lbfgs")}
+    groups["adam"][0].curves["val_acc"] = [0.85, 0.87, 0.88, 0.89, 0.90]
+    groups["lbfgs"][0].curves["val_acc"] = [0.50, 0.52, 0.53, 0.54, 0.546]
+    kept = captured(monkeypatch, figures)
+    styles = {"adam": ("C0", "-"), "lbfgs": ("C1", "-")}
+    figures.convergence_by_epoch(groups, styles, ["adam", "lbfgs"], "minmax", "t", tmp_path / "c.png")
+    accuracy = [ax for ax in kept[0].axes if ax.get_ylabel() == "validation accuracy"]
+    bottom = min(ax.get_ylim()[0] for ax in accuracy)
+    assert 0.8 < bottom < 0.85
+    assert any("lbfgs ↓54.6%" in names_at_line_ends(ax) for ax in accuracy)
+    assert "ends below the axis" in kept[0].get_suptitle()
+
+
 def test_profiles_colour_the_best_grey_the_rest_and_say_which_profile(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     groups = [f"opt{i}" for i in range(10)]

@@ -41,6 +41,7 @@ GREY = (0.72, 0.72, 0.72)
 PLAIN = FuncFormatter(lambda value, _: np.format_float_positional(value, precision=6, trim="-"))
 LABEL_GAP = 0.09  # least vertical distance between two line-end labels, as a fraction of a panel's height
 CLIP_ABOVE = 2.0  # a loss line climbing beyond this many times the highest start leaves the axis, named with its peak
+CLIP_BELOW = 0.15  # an accuracy line ending this far (15 points) below the best end leaves the axis, named with its end
 # tab10 first, then 240-odd more distinct colours; greys left out, as grey means "not tested" or "other groups"
 PALETTE = tuple(rgb for rgb in map(to_rgb, colorcet.glasbey_category10) if max(rgb) - min(rgb) > 0.15)
 # The curve figures' panels: update rules that share an idea share a panel. Keyed by the conf/optimizer choice
@@ -109,7 +110,8 @@ class CurveColumn:
     xlabel: str
     curve: Callable[[list[Run]], Curve]
     clip_rises: bool = False  # a loss: a line climbing far above every start leaves the axis (CLIP_ABOVE)
-    percent: bool = False  # an accuracy: linear, in % as in the tables
+    percent: bool = False  # an accuracy: linear, in % as in the tables; a line ending far below the best leaves the
+    # axis (CLIP_BELOW), so that one that never learns cannot squeeze the others into a sliver
     markers: bool = False  # a point per value, where the x values are uneven (seconds)
 
 
@@ -149,10 +151,11 @@ def _finite(series: pd.Series) -> pd.Series:
     return series[np.isfinite(series.to_numpy(dtype=float))]
 
 
-def y_range(curves: list[pd.Series], clip_rises: bool) -> tuple[float, float]:
+def y_range(curves: list[pd.Series], clip_rises: bool, clip_falls: bool = False) -> tuple[float, float]:
     """The y range shared by one quantity's panels: all of every line; with clip_rises the top stops at the
     highest start, or at the highest peak within CLIP_ABOVE times it, so that a diverging line cannot flatten the
-    others."""
+    others; with clip_falls the bottom covers only the lines that end within CLIP_BELOW of the best end, so that
+    one far below (an accuracy that never rose) cannot squeeze the others."""
     lines = [line for line in map(_finite, curves) if not line.empty]
     if not lines:
         return 0.0, 1.0
@@ -160,6 +163,9 @@ def y_range(curves: list[pd.Series], clip_rises: bool) -> tuple[float, float]:
     if clip_rises:
         start = max(line.iloc[0] for line in lines)
         high = max([start, *(line.max() for line in lines if line.max() <= CLIP_ABOVE * start)])
+    if clip_falls:
+        best = max(line.iloc[-1] for line in lines)
+        low = min(line.min() for line in lines if line.iloc[-1] >= best - CLIP_BELOW)
     return float(low), float(high)
 
 
@@ -206,30 +212,36 @@ def spread(targets: list[float], gap: float, low: float = 0.0, high: float = 1.0
     return [start(cluster) + i * gap for cluster in clusters for i in range(len(cluster))]
 
 
-def label_line_ends(ax: plt.Axes, lines: list[tuple[str, pd.Series, tuple]]) -> bool:
+def label_line_ends(ax: plt.Axes, lines: list[tuple[str, pd.Series, tuple]], percent: bool = False) -> set[str]:
     """Name each (label, line, colour) just right of the panel, level with its last point as far as the others
     allow (`spread`), joined to it by a dotted leader (not to be read as more of the line); a line that leaves the
-    top of the axis is named at the top with its peak ("rprop ↑10.4"). Returns whether any line left the axis."""
+    top of the axis is named at the top with its peak ("rprop ↑10.4"), one that ends below the bottom at the bottom
+    with its end ("lbfgs ↓54.6%"). Returns the arrows used: which ways lines left the axis."""
     bottom, top = ax.get_ylim()
     to_axes = ax.transAxes.inverted()
-    ends, clipped = [], False
+    ends, arrows = [], set()
     for label, line, colour in lines:
         line = _finite(line)
         line = line[line > 0] if ax.get_yscale() == "log" else line
         if line.empty:
             continue
         x, y, peak = float(line.index[-1]), float(line.iloc[-1]), float(line.max())
-        clipped |= peak > top
         shown = min(max(y, bottom), top)
         height = to_axes.transform(ax.transData.transform((x, shown)))[1]
-        ends.append((height, f"{label} ↑{peak:.3g}" if peak > top else label, colour, (x, shown)))
+        if peak > top:
+            arrows.add("↑")
+            label = f"{label} ↑{peak:.3g}"
+        elif y < bottom:
+            arrows.add("↓")
+            label = f"{label} ↓{y:.1%}" if percent else f"{label} ↓{y:.3g}"
+        ends.append((height, label, colour, (x, shown)))
     ends.sort(key=lambda end: end[0])
     for (_, text, colour, point), height in zip(ends, spread([e[0] for e in ends], LABEL_GAP), strict=True):
         ax.annotate(text, xy=point, xytext=(1.04, height), textcoords="axes fraction", color=colour, fontsize=7,
                     va="center", annotation_clip=False,
                     arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.7, "linestyle": (0, (1, 1.5)),
                                 "shrinkA": 0, "shrinkB": 0})
-    return clipped
+    return arrows
 
 
 def _plot(ax: plt.Axes, curve: Curve, style: tuple[tuple, str], markers: bool) -> None:
@@ -261,10 +273,10 @@ def curve_grid(groups: dict[str, list[Run]], styles, order: list[str], columns: 
     drawn = [label for label in order if any(not _finite(curves[label, c.name].mean).empty for c in columns)]
     panels = family_panels(groups, drawn) or [("no curves", [])]
     fig, axes, wrap = _grid(len(panels), len(columns))
-    clipped = False
+    arrows: set[str] = set()
     for j, column in enumerate(columns):
         lines = [curves[label, column.name].mean for label in drawn]
-        low, high = y_range(lines, column.clip_rises)
+        low, high = y_range(lines, column.clip_rises, clip_falls=column.percent)
         xs = [x for label in drawn for x in _finite(curves[label, column.name].mean).index]
         for p, (panel, labels) in enumerate(panels):
             ax = axes[p // wrap, (p % wrap) * len(columns) + j]
@@ -278,9 +290,10 @@ def curve_grid(groups: dict[str, list[Run]], styles, order: list[str], columns: 
             ax.set_xlabel(column.xlabel if p >= len(panels) - wrap else "", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-            clipped |= label_line_ends(ax, [(label, curves[label, column.name].mean, styles[label][0])
-                                            for label in labels])
-    fig.suptitle(title + ("\n↑ n: the line rises beyond the axis, as high as n" if clipped else ""), fontsize=10)
+            arrows |= label_line_ends(ax, [(label, curves[label, column.name].mean, styles[label][0])
+                                           for label in labels], percent=column.percent)
+    notes = {"↑": "↑ n: the line rises beyond the axis, as high as n", "↓": "↓ n: the line ends below the axis, at n"}
+    fig.suptitle("\n".join([title, *(notes[arrow] for arrow in sorted(arrows, reverse=True))]), fontsize=10)
     return save(fig, path)
 
 
