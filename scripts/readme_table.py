@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ALPHA = 0.05
+from optlab.report.statistics import ALPHA
 
 
 def _points(value: float) -> str:

@@ -92,13 +92,15 @@ def check_against(settings: TuneSettings) -> None:
     if taken:
         raise TuneError(f"against={settings.against}: {', '.join(taken)} is already one of its optimizers; give "
                         "yours a name of its own (optimizer_name=my_...)")
-    found = differences(published, protocol_identity(settings))
-    versions = [difference for difference in found if difference.startswith("versions.")]
-    if versions:  # no override of yours made these: the installed packages did
-        wanted = " ".join(f"{d.split(':')[0].removeprefix('versions.')}=={d.split(': ')[1].split(' -> ')[0]}"
-                          for d in versions)
-        raise TuneError(f"against={settings.against}: it was computed with other package versions "
-                        f"({'; '.join(versions)}); install those to pair with it (pip install {wanted})")
+    mine = protocol_identity(settings)
+    theirs, ours = published.get("versions", {}), mine["versions"]
+    other = {name: version for name, version in theirs.items() if _public(version) != _public(ours.get(name))}
+    if other:  # no override of yours made these: the installed packages did
+        listed = "; ".join(f"versions.{name}: {version} -> {ours.get(name)}" for name, version in other.items())
+        wanted = " ".join(f"{name}=={_public(version)}" for name, version in other.items())
+        raise TuneError(f"against={settings.against}: it was computed with other package versions ({listed}); "
+                        f"install those to pair with it (pip install {wanted})")
+    found = differences(published, mine)
     if found:
         listed = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
         raise TuneError(f"against={settings.against}: this protocol is not the published one ({listed}); drop the "
