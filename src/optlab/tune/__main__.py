@@ -30,13 +30,12 @@ def main(arguments: list[str]) -> int:
         out = str(settings.out)
         from optlab.tune.against import write_against_report  # deferred: plotting and statistics load with these
         from optlab.tune.identity import check_against
-        from optlab.tune.protocol import check_custom_optimizers, prepare_data, run_protocol
+        from optlab.tune.protocol import check_custom_optimizers, run_protocol
         from optlab.tune.report.write import write_tuning_report
 
         check_custom_optimizers(settings)
         if settings.against:
             check_against(settings)
-        prepare_data(settings)
         run_protocol(settings)
         report = write_tuning_report(settings)
         if settings.against:

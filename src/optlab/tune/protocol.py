@@ -94,6 +94,7 @@ def _run(settings: TuneSettings, url: str) -> None:
         raise TuneError(str(error)) from None
     queue = WorkQueue(settings, storage, url, spaces={})
     queue.prepare()  # refuses a study of another protocol before any run
+    prepare_data(settings)  # after the storage: a storage that cannot be opened is said before any download
     started = time.perf_counter()
     ranges = {o: _lr_find(settings, o) for o in settings.optimizers} if settings.lr_find["enabled"] else {}
     record["wall_time_s"]["lr_find"] = record["wall_time_s"].get("lr_find", 0.0) + time.perf_counter() - started
