@@ -1,0 +1,44 @@
+"""The tables the README and the results pages quote are their published CSVs' own: printed from them by a script,
+never typed, so a number that drifts from its CSV fails here."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+PUBLISHED = RESULTS / "tuning_v3"
+
+
+def script(name: str) -> dict:
+    return runpy.run_path(str(ROOT / "scripts" / name))
+
+
+def test_the_readme_table_is_the_published_protocols() -> None:
+    table = script("readme_table.py")["table"](PUBLISHED)
+    assert table in (ROOT / "README.md").read_text(), \
+        "README.md's results table differs from its CSVs: paste python scripts/readme_table.py docs/results/tuning_v3"
+
+
+def test_the_readme_table_bolds_exactly_the_separated_rows() -> None:
+    import pandas as pd
+
+    lines = script("readme_table.py")["table"](PUBLISHED).splitlines()[2:]
+    tuned = pd.read_csv(PUBLISHED / "tuned" / "summary.csv").set_index("group")
+    bold = {line.split(" | ")[0].strip("| ") for line in lines if "**" in line}
+    assert bold == set(tuned.index[tuned["p_holm"] < 0.05])
+    assert len(lines) == tuned["verdict"].ne("skipped").sum()
+
+
+def test_the_results_page_quotes_the_two_protocols_comparison() -> None:
+    comparison = script("compare_protocols.py")["markdown"](RESULTS / "tuning_v2", PUBLISHED)
+    assert comparison in (RESULTS / "tuned-fashion-mnist.md").read_text(), \
+        "docs/results/tuned-fashion-mnist.md's comparison with tune v2 differs from its CSVs: paste python " \
+        "scripts/compare_protocols.py docs/results/tuning_v2 docs/results/tuning_v3"
+
+
+def test_a_protocol_compared_with_itself_moved_nothing() -> None:
+    comparison = script("compare_protocols.py")["markdown"](RESULTS / "tuning_v2", RESULTS / "tuning_v2")
+    assert "moved by more than 0.25 decade: 0 of 17" in comparison
+    assert "Identical default test means (same config and seeds): 17 of 17" in comparison
