@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -384,6 +385,26 @@ def test_sigterm_stops_the_workers_records_the_wall_time_and_resume_finishes(tmp
     resumed = run_tune(*args, "resume=true", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(runs_with_status(out / "search", "ok")) == 3 and (out / "report" / "tuning.md").is_file()
+
+
+def test_a_protocol_killed_outright_keeps_its_wall_time_up_to_the_last_heartbeat_interval(tmp_path: Path) -> None:
+    """SIGKILL to optlab.tune and its workers (a machine's end, a session cut): nothing runs to record the sitting's
+    wall time at its end, so it must be in tune.json already, up to one heartbeat.interval_s (2 s here) and the
+    supervisor's 1-s tick."""
+    out = tmp_path / "tune"
+    args = ["optimizer=adam", *DIGITS, "trainer.max_epochs=12", "budget=3", "seeds=1", "defaults_too=false",
+            "selection.seeds=0", "widen.rounds=0", "pruner=none", "workers=2", *HEARTBEAT, f"out={out}"]
+    process = subprocess.Popen([sys.executable, "-m", "optlab.tune", *args], cwd=tmp_path, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with killed_at_exit(process):
+        wait_until(lambda: worker_training(out), 300, "a worker mid-trial")
+        training_seen = time.monotonic()
+        time.sleep(8)
+        os.killpg(process.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        process.wait(timeout=60)
+    recorded = json.loads((out / "tune.json").read_text())["wall_time_s"]["workers"]
+    assert recorded >= killed - training_seen - 2 - 1.5, recorded
 
 
 def _queue(tmp_path: Path, *args: str) -> WorkQueue:

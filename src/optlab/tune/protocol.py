@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,16 @@ def _run(settings: TuneSettings, url: str) -> None:
     record["settings"] = settings.to_record()
     _write(settings, record)
     log.info("%d optimizers, %d worker(s); the studies: %s", len(settings.optimizers), settings.workers, shown(url))
-    started = time.perf_counter()
-    try:
-        run_workers(settings)
-    finally:
-        record["wall_time_s"]["workers"] = record["wall_time_s"].get("workers", 0.0) + time.perf_counter() - started
+    before, started = record["wall_time_s"].get("workers", 0.0), time.perf_counter()
+
+    def record_wall_time() -> None:
+        record["wall_time_s"]["workers"] = before + time.perf_counter() - started
         _write(settings, record)
+
+    try:
+        run_workers(settings, record_wall_time)
+    finally:
+        record_wall_time()
     record["costs"] = queue.costs()  # per optimizer and stage: runs, pruned, epochs, wall time
     _write(settings, record)
 
@@ -154,15 +159,21 @@ class Slot:
     runs_at_death: int = 0  # the protocol's finished runs when it last died
 
 
-def run_workers(settings: TuneSettings) -> None:
+def run_workers(settings: TuneSettings, record_wall_time: Callable[[], None]) -> None:
     """Start the workers and keep them going until the protocol is done: a worker that dies is started again while
     the others go on, and one that keeps dying (supervisor.restarts) stops them all, as Ctrl-C and SIGTERM do (their
-    runs resume later)."""
+    runs resume later). The wall time so far is recorded every heartbeat.interval_s: a protocol killed outright
+    (SIGKILL, the machine's end) loses no more of it than that, where it once lost the whole sitting."""
     slots = [Slot(index) for index in range(settings.workers)]
+    every = float(settings.heartbeat["interval_s"])
+    recorded = time.monotonic()
     try:
         while not _done(slots):
             for slot in slots:
                 _tend(settings, slot)
+            if time.monotonic() - recorded >= every:
+                record_wall_time()
+                recorded = time.monotonic()
             time.sleep(1.0)
     except (KeyboardInterrupt, TuneError):
         _stop([slot.process for slot in slots if slot.process is not None])
