@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
+# make test's pytest processes (pytest-xdist): two keep a 2-core machine busy while a test waits on a subprocess or
+# a service; tests that share a service name an xdist_group and run in turn on one of them.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 DEMO_ARGS ?= 'optimizer=glob(*)' data=digits seed=1,2 trainer.max_epochs=10
 
 .PHONY: setup system-packages demo test test-fast test-published docs clean
@@ -34,7 +38,7 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not published"
+	$(PYTEST) -m "not published"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The documentation site into site/: the configuration reference rewritten from conf/, then the pages; --strict
@@ -46,7 +50,7 @@ docs: $(INSTALLED)
 test-fast: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not slow and not published"
+	$(PYTEST) -m "not slow and not published"
 
 # The docs' commands that pair with a published full-size protocol, run as written (tens of minutes each on two
 # cores: too long for make test, whose miniatures of the same commands run on digits).

@@ -13,6 +13,10 @@ import pytest
 from helpers import compose_config, killed_at_exit, read_summary, wait_until
 from services import slurm_cluster
 
+# One SLURM cluster at a time: make test's two pytest processes (pytest-xdist, --dist loadgroup) send these tests to
+# the same one, in turn, rather than start two clusters that would each offer the node's every CPU.
+pytestmark = pytest.mark.xdist_group("slurm")
+
 SMALL_JOBS = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
               "hydra.launcher.timeout_min=10"]
 
