@@ -214,3 +214,29 @@ def test_bundled_digits_are_scikit_learns_digits() -> None:
         "b41ca9fd335466eee997366c2e6f6bbe0a1b4582afe091fc4eba35f4a254182f")
     assert hashlib.sha256(labels.numpy().tobytes()).hexdigest() == (
         "a3c91c262eddcf7ba8f0e37507c30284493c9b20412ffe4af30d536401f7ba21")
+
+
+def test_a_process_decodes_a_data_set_once_and_its_runs_get_the_same_untouched_images(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tune worker's runs share one decode of the files: a second datamodule of the same source settings reads
+    nothing, and after the first one's every batch of every part was drawn what it gets still equals a fresh decode;
+    other settings decode again."""
+    fake_idx_folder(tmp_path, compress=True)
+    decodes: list[str] = []
+    original = IDXSource.load
+    monkeypatch.setattr(IDXSource, "load", lambda source: decodes.append(str(source.root)) or original(source))
+
+    def setup(verify: bool) -> ImageDataModule:
+        dm = on_device("cpu", name="fashion_mnist", val_size=4, mean=None, std=None,
+                       source=IDXSource("fashion_mnist", str(tmp_path), download=False, verify=verify))
+        return dm
+
+    first = setup(verify=False)
+    for loader in (first.train_dataloader(), first.val_dataloader(), first.test_dataloader()):
+        assert sum(len(labels) for _, labels in loader) > 0
+    second = setup(verify=False)
+    fresh = original(IDXSource("fashion_mnist", str(tmp_path), download=False, verify=False))
+    assert len(decodes) == 1
+    assert torch.equal(second.parts["test"].images, fresh.test_images)
+    setup(verify=True)
+    assert len(decodes) == 2

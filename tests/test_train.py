@@ -11,6 +11,7 @@ from helpers import OPTIMIZERS, SCHEDULERS, read_summary
 from hydra.utils import instantiate
 from interrupt import interrupt_after_epoch
 from tbparse import SummaryReader
+from torch.utils.tensorboard import SummaryWriter
 
 from optlab.config.checks import ConfigError
 from optlab.report.runs import read_curves
@@ -133,6 +134,22 @@ def test_train_loss_logged_at_every_nth_step_and_epoch_mean_weighted_by_batch_si
     scalars = SummaryReader(str(tmp_path / "seventh")).scalars
     assert scalars[scalars.tag == "train/loss_step"]["step"].tolist() == [6, 13, 20, 27, 34]
     assert len(scalars[scalars.tag == "train/loss_epoch"]) == 2 and math.isfinite(every_seventh.train_loss)
+
+
+def test_the_training_loop_waits_for_tensorboard_once_and_every_event_reaches_the_file(
+        make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning saves its loggers after every log step; optlab's TensorBoard logger flushes at the first save only,
+    and the run's end writes out the rest: 19 steps logged one by one, 2 flushes (fit's start, the HPARAMS entry's
+    close) beside the closes of fit and test, and every step's loss in the file."""
+    flushes: list[int] = []
+    original = SummaryWriter.flush
+    monkeypatch.setattr(SummaryWriter, "flush", lambda writer: flushes.append(1) or original(writer))
+    summary = train(make_cfg("data=digits", "trainer.max_epochs=1", "trainer.log_every_n_steps=1"))
+    assert summary.status == "ok", summary.reason
+    assert len(flushes) <= 4, f"{len(flushes)} flushes for 19 logged steps"
+    scalars = SummaryReader(str(tmp_path)).scalars
+    assert scalars[scalars.tag == "train/loss_step"]["step"].tolist() == list(range(19))
+    assert len(scalars[scalars.tag == "lr-SGD"]) == 1  # scheduler=none: the constant lr once an epoch
 
 
 def test_epoch_and_validation_times_are_measured_per_epoch(make_cfg, tmp_path: Path) -> None:

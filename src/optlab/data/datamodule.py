@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from optlab.data.augment import random_crop_and_flip
 from optlab.data.seeding import epoch_seed
-from optlab.data.sources import DataError
+from optlab.data.sources import DataError, load_once
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class ImageDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.parts:
             return
-        splits = self.source.load()
+        splits = load_once(self.source)
         train_idx, val_idx = self._split(len(splits.train_labels))
         self.parts = {
             "train": IndexedImages(splits.train_images[train_idx], splits.train_labels[train_idx]),

@@ -37,6 +37,21 @@ class Splits:
     class_names: tuple[str, ...] = ()  # label i is class_names[i]; empty: the labels' numbers are their names
 
 
+_LOADED: dict[tuple[str, tuple[tuple[str, str], ...]], Splits] = {}
+
+
+def load_once(source: object) -> Splits:
+    """The source's splits, decoded once per process: the runs of one process (a tune worker's trials and reruns, a
+    sweep's jobs under the basic launcher) read the same files, and decoding them again cost each run about a
+    second. Keyed by the source's class and settings (root, verify, split, seed...); only the latest data set is
+    kept. Nothing downstream writes into these tensors: a datamodule indexes copies out of them."""
+    key = (type(source).__qualname__, tuple(sorted((name, str(value)) for name, value in vars(source).items())))
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = source.load()  # type: ignore[attr-defined]
+    return _LOADED[key]
+
+
 DIGIT_NAMES = tuple("0123456789")
 
 

@@ -45,7 +45,7 @@ from optlab.run.resume import (
     usable_checkpoint,
 )
 from optlab.run.summary import FINISHED, RunSummary, Status
-from optlab.run.tensorboard_layout import TensorBoardLayout
+from optlab.run.tensorboard_layout import write_layout
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ def train(cfg: DictConfig) -> RunSummary:
                                 multirun=multirun)
     loggers = [instantiate(node) for node in cfg.logger.values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=loggers)
+    write_layout(trainer.loggers)  # TensorBoard's Custom Scalars tab: the losses and accuracy of every run
 
     checkpoint = usable_checkpoint(output_dir / LAST_CHECKPOINT) if cfg.resume else None
     resume_from = str(checkpoint) if checkpoint else None
@@ -206,11 +207,8 @@ def build_callbacks(cfg: DictConfig, has_learning_rate: bool, multirun: bool) ->
     """The configured callbacks; a progress bar only when trainer.enable_progress_bar (Lightning refuses both); no
     learning-rate monitor for optimizers that keep no lr (the zoo's A2Grad, ALIG set their own steps). In a multirun
     the model summary is Lightning's plain one, which logs (so it reaches train.log, not the console); its default,
-    Rich's, prints to the terminal once per run. TensorBoard's layout (optlab.run.tensorboard_layout) comes with
-    every run from here, not from conf/callbacks: a key there would enter every run's numbers identity
-    (config.run_identity), and the run cache would no longer match the runs made before it."""
+    Rich's, prints to the terminal once per run."""
     callbacks = {name: instantiate(node) for name, node in cfg.callbacks.items()}
-    callbacks["tensorboard_layout"] = TensorBoardLayout()  # writes only to TensorBoard loggers
     has_summary = any(isinstance(c, ModelSummary) for c in callbacks.values())
     if multirun and cfg.trainer.enable_model_summary and not has_summary:
         callbacks["model_summary"] = ModelSummary()
@@ -262,6 +260,9 @@ def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, summary: RunSummary) -> N
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):  # its HPARAMS tab pairs the params with these metrics
             logger.log_hyperparams(params, finite)
+            # After fit and test closed the writer, that entry opened a new event file and writer thread: written
+            # out and closed here, not left to the process's exit (a tune worker runs many jobs in one process).
+            logger.finalize("success")
         else:  # MLflow, CSV: params and final results, beside the curves Lightning logged
             logger.log_hyperparams(params)
             logger.log_metrics(finite)

@@ -11,8 +11,7 @@ TensorBoard reads (the runs of a sweep, a protocol's trials). A chart's tags are
 
 from __future__ import annotations
 
-import lightning.pytorch as pl
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 CATEGORY = "loss and accuracy"
 CHARTS = ("train/loss_epoch", "val/loss", "val/acc", "train/loss_step")  # the tags Classifier logs, in this order
@@ -20,12 +19,11 @@ CHARTS = ("train/loss_epoch", "val/loss", "val/acc", "train/loss_step")  # the t
 LAYOUT = {CATEGORY: {tag: ["Multiline", [f"^{tag}$"]] for tag in CHARTS}}
 
 
-class TensorBoardLayout(pl.Callback):
-    """Writes LAYOUT once per run into each TensorBoard logger's event file, at the start of fit (again after a
-    resume, into the resumed run's new event file: the same layout). Other loggers are left alone; on DDP's other
-    processes Lightning's logger.experiment writes nothing."""
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_custom_scalars(LAYOUT)
+def write_layout(loggers: list[Logger]) -> None:
+    """LAYOUT into each TensorBoard logger's event file, once per run, before fit (again after a resume, into the
+    resumed run's new event file: the same layout). A function called once, not a callback: a callback is dispatched
+    at every hook of every step. Other loggers are left alone; on DDP's other processes Lightning's
+    logger.experiment writes nothing."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_custom_scalars(LAYOUT)

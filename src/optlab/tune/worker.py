@@ -150,11 +150,18 @@ def recover_orphans(queue: WorkQueue) -> None:
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     retry = queue.storage.get_heartbeat_stale_trial_callback()
+    suspects = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL)
     for optimizer in queue.settings.optimizers:
         for stage in STAGES:
             study = queue.study(optimizer, stage)
-            trials = study.get_trials(deepcopy=False)
-            retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+            # Only running and failed trials can be orphans: the storage filters them (at every claim, for every
+            # study), and the whole study is read only when a failed one asks whether it was retried already.
+            trials = study.get_trials(deepcopy=False, states=suspects)
+            if any(t.state == optuna.trial.TrialState.FAIL for t in trials):
+                retried = {n for t in study.get_trials(deepcopy=False)
+                           for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+            else:
+                retried = set()
             for trial in trials:
                 if trial.state == optuna.trial.TrialState.RUNNING and trial.system_attrs.get(CLAIMED) != trial.number:
                     log.warning("%s: trial %d was taken by a worker that died before beating for it; it is retried "
