@@ -123,6 +123,10 @@ def test_diverged_and_skipped_runs_show_their_status_and_reason(runs_root: Path,
     markdown = outputs.markdown.read_text()
     assert "sgd: 1 diverged, 3 ok — training loss" in markdown
     assert "sparseadam: 1 skipped — SparseAdam does not support dense gradients" in markdown
+    # A skipped run trained nothing: no time to target, rather than "never" reached.
+    sparseadam = next(line for line in markdown.splitlines() if line.startswith("| sparseadam |"))
+    assert "never" not in sparseadam, sparseadam
+    assert not any("never reached" in line and "sparseadam" in line for line in markdown.splitlines())
 
 
 def test_observations_say_not_separated_when_tests_do_not_separate() -> None:

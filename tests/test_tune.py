@@ -257,11 +257,11 @@ def assert_the_tuning_table_follows_from_the_runs(table: pd.DataFrame, runs: pd.
         rows = runs[(runs.optimizer == optimizer) & (runs.stage == stage) & (runs.status != "skipped")]
         return {int(r.seed): getattr(r, metric) if r.status == "ok" else 0.0 for r in rows.itertuples()}
 
-    def t_interval(values: list[float], within: tuple[float, float]) -> tuple[float, float]:
-        half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    def t_interval(values: list[float], within: tuple[float, float], level: float = 0.95) -> tuple[float, float]:
+        half = stats.t.ppf((1 + level) / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
         return max(np.mean(values) - half, within[0]), min(np.mean(values) + half, within[1])
 
-    p_values, tuned_val, default_val = {}, {}, {}
+    p_values, tuned_val, default_val, gains = {}, {}, {}, {}
     for optimizer in table.index:
         tuned, default = per_seed(optimizer, "tuned", "val_acc"), per_seed(optimizer, "default", "val_acc")
         tuned_val[optimizer] = np.mean(list(tuned.values())) if tuned else math.nan
@@ -280,7 +280,7 @@ def assert_the_tuning_table_follows_from_the_runs(table: pd.DataFrame, runs: pd.
         differences = [tuned[s] - default[s] for s in seeds]
         base = np.mean([default[s] for s in seeds])
         assert row.gain == pytest.approx(np.mean(differences))
-        assert (row.gain_low, row.gain_high) == pytest.approx(t_interval(differences, (-base, 1 - base)))
+        gains[optimizer] = (differences, (-base, 1 - base))
         p_values[optimizer] = stats.ttest_rel([tuned[s] for s in seeds], [default[s] for s in seeds]).pvalue
         assert row.gain_p == pytest.approx(p_values[optimizer])
     # Holm (1979) by hand: the i-th smallest of m p-values times (m - i), running maximum, capped at 1.
@@ -288,6 +288,11 @@ def assert_the_tuning_table_follows_from_the_runs(table: pd.DataFrame, runs: pd.
     for i, optimizer in enumerate(ordered):
         running = max(running, min(1.0, (len(ordered) - i) * p_values[optimizer]))
         assert table.loc[optimizer, "gain_p_holm"] == pytest.approx(running), optimizer
+        # The gain's interval at the level Holm tested it (1 - 0.05 p / p_Holm): it excludes 0 exactly when separated.
+        level = 1 - 0.05 * p_values[optimizer] / running
+        low, high = table.loc[optimizer, "gain_low"], table.loc[optimizer, "gain_high"]
+        assert (low, high) == pytest.approx(t_interval(*gains[optimizer], level)), optimizer
+        assert (low > 0 or high < 0) == (running < 0.05), optimizer
     smallest = p_values[ordered[0]]
     assert len(ordered) == 2 and 0 < smallest < 1 and table.loc[ordered[0], "gain_p_holm"] != pytest.approx(smallest)
     assert math.isnan(table.loc["sparseadam", "gain_p_holm"])  # untested: not counted in the family

@@ -123,7 +123,9 @@ def _row(label: str, runs: list[Run], target: float | None) -> dict[str, object]
     summaries = [r.summary for r in runs]
     ok = [s for s in summaries if s.status == Status.OK]
     targets = {target if target is not None else s.target_acc for s in summaries}
-    times = [time_to_target(r, target if target is not None else r.summary.target_acc) for r in runs]
+    # A skipped run trained nothing: it has no time to target, not a miss (a group of skipped runs shows none).
+    times = [time_to_target(r, target if target is not None else r.summary.target_acc) for r in runs
+             if r.summary.status != Status.SKIPPED]
     val, test = mean_ci([s.val_acc for s in ok]), mean_ci([s.test_acc for s in ok])
     statuses = Counter(s.status for s in summaries)
     return {

@@ -28,7 +28,15 @@ import pandas as pd
 from optlab.files import write_atomic
 from optlab.report.figures import optimizer_colours
 from optlab.report.runs import find_run_folders
-from optlab.report.statistics import ALPHA, NOT_SEPARATED, holm, mean_ci, paired_comparison, tie_ranks
+from optlab.report.statistics import (
+    ALPHA,
+    NOT_SEPARATED,
+    holm,
+    holm_confidence,
+    mean_ci,
+    paired_comparison,
+    tie_ranks,
+)
 from optlab.report.write import ReportOptions, write_report
 from optlab.run.summary import FILENAME, RunSummary, Status
 from optlab.tune.identity import write_identity
@@ -86,13 +94,14 @@ def _accuracies(runs: dict[int, RunSummary], metric: str) -> dict[int, float]:
 
 def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, RunSummary]],
                  default: dict[str, dict[int, RunSummary]]) -> pd.DataFrame:
-    rows = []
+    rows, gains = [], []
     for optimizer, result in searches.items():
         best = result.best
         tuned_val, default_val = _accuracies(tuned[optimizer], "val_acc"), _accuracies(default[optimizer], "val_acc")
         tuned_ci, default_ci = mean_ci(list(tuned_val.values())), mean_ci(list(default_val.values()))
         test_ci = mean_ci(list(_accuracies(tuned[optimizer], "test_acc").values()))
         gain = paired_comparison(tuned_val, default_val)
+        gains.append(gain)
         chosen = result.chosen
         rows.append({
             "optimizer": optimizer, "trials": len(result.trials), "widened_trials": result.widened_trials,
@@ -120,6 +129,10 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
         })
     table = pd.DataFrame(rows)
     table["gain_p_holm"] = holm(list(table["gain_p"]))
+    # The gain's interval at the level Holm's correction tested it, as every report's: it excludes 0 exactly when
+    # the verdict beside it says better or worse (statistics.holm_confidence).
+    held = [g.interval(holm_confidence(g.p_value, p)) for g, p in zip(gains, table["gain_p_holm"], strict=True)]
+    table["gain_low"], table["gain_high"] = [i.low for i in held], [i.high for i in held]
     table["rank_default"] = tie_ranks(list(table["default_val_acc"]))
     table["rank_tuned"] = tie_ranks(list(table["tuned_val_acc"]))
     return table.sort_values("tuned_val_acc", ascending=False, na_position="last").reset_index(drop=True)
@@ -169,9 +182,10 @@ def render(settings: TuneSettings, table: pd.DataFrame, costs: pd.DataFrame, rep
         + ".",
         "",
         "Accuracies in %, mean over the rerun seeds [95% t-interval]; tuned − default is paired by seed, Holm-"
-        "corrected over the optimizers. Good range: decades of lr whose search trials came within 1 point of the "
-        "best completed one, a completed trial by its final validation accuracy, a pruned one by its accuracy at the "
-        "rung where it stopped against the best's at that same rung"
+        "corrected over the optimizers, its interval at the level Holm's correction tested it (it excludes 0 exactly "
+        "when the verdict says better or worse). Good range: decades of lr whose search trials came within 1 point "
+        "of the best completed one, a completed trial by its final validation accuracy, a pruned one by its accuracy "
+        "at the rung where it stopped against the best's at that same rung"
         + (f" ({_good_pruned(table)})" if table["good_pruned"].sum() else "") + ". "
         "Search → selection → fresh: the chosen setting's validation accuracy on the search seed, its mean on the "
         "selection seeds, and its mean on the rerun seeds (what choosing on few seeds costs: the winner's curse).",
