@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import assert_one_line, compose_config, docs_example, read_summary, run_main, run_tune
+from helpers import FASHION_MNIST, assert_one_line, compose_config, docs_example, read_summary, run_main, run_tune
 
 from optlab.config.checks import ConfigError
 from optlab.optim.contract import check_optimizer
@@ -263,7 +263,9 @@ def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "my_optim.py").write_text(docs_example(PAGE, "my_optim.py"))
     (tmp_path / "docs").symlink_to(Path(__file__).parents[1] / "docs")
     command = shlex.split(docs_example(PAGE, "against"))
-    result = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True,
+    # Offline with Debian's copy (dataset-fashion-mnist, as CI installs it): the page's data.root= for a local copy.
+    local = [f"data.root={FASHION_MNIST}"] if FASHION_MNIST.is_dir() else []
+    result = subprocess.run([sys.executable, *command[1:], *local], cwd=tmp_path, capture_output=True, text=True,
                             timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     against = Path(result.stdout.strip().splitlines()[-1].removeprefix("against report: "))
