@@ -268,6 +268,7 @@ def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, *command[1:], *local], cwd=tmp_path, capture_output=True, text=True,
                             timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
-    against = Path(result.stdout.strip().splitlines()[-1].removeprefix("against report: "))
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("against report: ")]
+    against = Path(line.removeprefix("against report: "))
     summary = (tmp_path / against).read_text()
     assert "- tuned: signsgd ranks " in summary and "rerun here: test accuracy" in summary, summary
