@@ -255,6 +255,7 @@ def test_the_docs_class_and_run_work_as_written(tmp_path: Path) -> None:
 
 
 @pytest.mark.published
+@pytest.mark.timeout(3600)  # a whole protocol for one optimizer: about 11 min on an idle 2-core machine, not 15 at most
 @pytest.mark.skipif(not (Path(__file__).parents[1] / "docs" / "results" / "tuning_v3" / "protocol.json").is_file(),
                     reason="tune v3's Fashion-MNIST protocol is not published yet (issue 37): nothing to pair with")
 def test_the_docs_against_example_runs_as_written(tmp_path: Path) -> None:
