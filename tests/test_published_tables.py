@@ -3,6 +3,7 @@ never typed, so a number that drifts from its CSV fails here."""
 
 from __future__ import annotations
 
+import math
 import runpy
 from pathlib import Path
 
@@ -42,3 +43,20 @@ def test_a_protocol_compared_with_itself_moved_nothing() -> None:
     comparison = script("compare_protocols.py")["markdown"](RESULTS / "tuning_v2", RESULTS / "tuning_v2")
     assert "moved by more than 0.25 decade: 0 of 17" in comparison
     assert "Identical default test means (same config and seeds): 17 of 17" in comparison
+
+
+def test_the_published_tuning_table_says_better_or_worse_only_where_holm_separates() -> None:
+    """tuning.md's tuned − default verdicts are the Holm-corrected test's, row by row (tuning.csv): a report never
+    says more than its test does."""
+    import pandas as pd
+
+    table = pd.read_csv(PUBLISHED / "tuning.csv").set_index("optimizer")
+    lines = (PUBLISHED / "tuning.md").read_text().splitlines()
+    for optimizer, row in table.iterrows():
+        line = next(line for line in lines if line.startswith(f"| {optimizer} |"))
+        said = [word for word in ("better", "worse", "not separated") if f": {word})" in line]
+        if not math.isfinite(row["gain_p_holm"]):
+            assert said == [], line
+            continue
+        expected = ("better" if row["gain"] > 0 else "worse") if row["gain_p_holm"] < 0.05 else "not separated"
+        assert said == [expected], line
