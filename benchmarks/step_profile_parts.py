@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 IN_A_BATCH = "advance (lightning/pytorch/loops/training_epoch_loop.py"
@@ -35,16 +36,22 @@ PARTS = [  # (pattern, part), tried on each frame from the innermost outwards
 REST = "Lightning: loop, hook dispatch, closure, wrappers"
 
 
-def parts(profile: Path) -> Counter:
-    """Samples per part of one py-spy raw profile (lines 'frame;frame;... count'), training batches only."""
-    counts: Counter = Counter()
+def samples(profile: Path) -> Iterator[tuple[str, int]]:
+    """(stack, samples) of each line of a py-spy raw profile ('frame;frame;... count')."""
     for line in profile.read_text().splitlines():
         stack, _, number = line.rpartition(" ")
+        yield stack, int(number)
+
+
+def parts(profile: Path) -> Counter:
+    """Samples per part of one py-spy raw profile, training batches only."""
+    counts: Counter = Counter()
+    for stack, number in samples(profile):
         if IN_A_BATCH not in stack:
             continue
         frames = reversed(stack.split(";"))
         part = next((name for frame in frames for pattern, name in PARTS if re.search(pattern, frame)), REST)
-        counts[part] += int(number)
+        counts[part] += number
     return counts
 
 

@@ -74,3 +74,31 @@ def test_step_profile_parts_counts_each_sample_under_its_innermost_part(tmp_path
     assert rows == {"model: forward": "37.5", "Lightning: loop, hook dispatch, closure, wrappers": "25.0",
                     "model: backward": "18.8", "model: SGD update": "12.5", "optlab's callbacks": "6.2"}
     assert "samples in training batches: run 16" in result.stdout
+
+
+def test_run_profile_phases_splits_the_main_threads_samples_into_seconds_per_phase(tmp_path: Path) -> None:
+    """benchmarks.run_profile_phases on a py-spy raw profile written by hand: each main-thread sample falls in the
+    first phase that its stack names (a training batch's validation-free step is training, an import inside a
+    validation is validation), another thread's samples are left out, and the per-run overhead leaves out training,
+    validation and imports."""
+    main = "_run_module_as_main (<frozen runpy>:198);main (optlab/train.py:44)"
+    fit = f"{main};Trainer.fit (lightning/pytorch/trainer/trainer.py:1)"
+    profile = tmp_path / "profile.txt"
+    profile.write_text("\n".join([
+        f"{fit};_TrainingEpochLoop.advance (lightning/pytorch/loops/training_epoch_loop.py:1);forward (x:1) 300",
+        f"{fit};run (lightning/pytorch/loops/evaluation_loop.py:1);_find_and_load (<frozen importlib>:1) 50",
+        f"{main};Trainer.test (lightning/pytorch/trainer/trainer.py:1);run (loops/evaluation_loop.py:1) 40",
+        f"{main};_find_and_load (<frozen importlib._bootstrap>:1176) 20",
+        f"{main};Hydra.compose_config (hydra/_internal/hydra.py:594) 3",
+        f"{fit};setup (optlab/data/datamodule.py:1) 4",
+        f"{main};write (optlab/run/summary.py:1) 2",
+        f"{main};somewhere (else.py:1) 1",
+        "Thread._bootstrap (threading.py:1002);_AsyncWriterThread.run (tensorboard/x.py:1);Queue.get (queue.py:1) 900",
+    ]) + "\n")
+    result = harness("run_profile_phases", "--rate", "10", f"run={profile}", timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = dict(re.findall(r"^\| \**(.+?)\** \| \**([\d.]+)\** \|$", result.stdout, re.MULTILINE))
+    assert rows == {"training batches": "30.0", "validation": "5.0", "imports": "2.0",
+                    "test (the final evaluation, set-up included)": "4.0", "Hydra: compose the config": "0.3",
+                    "data: read, decode, split": "0.4", "optlab: the run's records": "0.2", "other": "0.1",
+                    "whole run": "42.0", "per-run overhead": "5.0"}
