@@ -94,14 +94,20 @@ def _accuracies(runs: dict[int, RunSummary], metric: str) -> dict[int, float]:
 
 def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, RunSummary]],
                  default: dict[str, dict[int, RunSummary]]) -> pd.DataFrame:
-    rows, gains = [], []
+    tuned_val = {o: _accuracies(tuned[o], "val_acc") for o in searches}
+    default_val = {o: _accuracies(default[o], "val_acc") for o in searches}
+    gains = {o: paired_comparison(tuned_val[o], default_val[o]) for o in searches}
+    # Holm's correction first, so that each gain's interval is written once, at the level the correction tested it:
+    # it excludes 0 exactly when the verdict beside it says better or worse (statistics.holm_confidence).
+    gains_p_holm = dict(zip(gains, holm([g.p_value for g in gains.values()]), strict=True))
+    rows = []
     for optimizer, result in searches.items():
         best = result.best
-        tuned_val, default_val = _accuracies(tuned[optimizer], "val_acc"), _accuracies(default[optimizer], "val_acc")
-        tuned_ci, default_ci = mean_ci(list(tuned_val.values())), mean_ci(list(default_val.values()))
+        tuned_ci = mean_ci(list(tuned_val[optimizer].values()))
+        default_ci = mean_ci(list(default_val[optimizer].values()))
         test_ci = mean_ci(list(_accuracies(tuned[optimizer], "test_acc").values()))
-        gain = paired_comparison(tuned_val, default_val)
-        gains.append(gain)
+        gain, gain_p_holm = gains[optimizer], gains_p_holm[optimizer]
+        held = gain.interval(holm_confidence(gain.p_value, gain_p_holm))
         chosen = result.chosen
         rows.append({
             "optimizer": optimizer, "trials": len(result.trials), "widened_trials": result.widened_trials,
@@ -124,15 +130,10 @@ def tuning_table(searches: dict[str, SearchResult], tuned: dict[str, dict[int, R
             "default_val_acc": default_ci.mean, "default_val_low": default_ci.low, "default_val_high": default_ci.high,
             "tuned_val_acc": tuned_ci.mean, "tuned_val_low": tuned_ci.low, "tuned_val_high": tuned_ci.high,
             "tuned_test_acc": test_ci.mean, "tuned_test_low": test_ci.low, "tuned_test_high": test_ci.high,
-            "gain": gain.difference.mean, "gain_low": gain.difference.low, "gain_high": gain.difference.high,
-            "gain_p": gain.p_value, "seeds": len(tuned_val),
+            "gain": gain.difference.mean, "gain_low": held.low, "gain_high": held.high,
+            "gain_p": gain.p_value, "seeds": len(tuned_val[optimizer]), "gain_p_holm": gain_p_holm,
         })
     table = pd.DataFrame(rows)
-    table["gain_p_holm"] = holm(list(table["gain_p"]))
-    # The gain's interval at the level Holm's correction tested it, as every report's: it excludes 0 exactly when
-    # the verdict beside it says better or worse (statistics.holm_confidence).
-    held = [g.interval(holm_confidence(g.p_value, p)) for g, p in zip(gains, table["gain_p_holm"], strict=True)]
-    table["gain_low"], table["gain_high"] = [i.low for i in held], [i.high for i in held]
     table["rank_default"] = tie_ranks(list(table["default_val_acc"]))
     table["rank_tuned"] = tie_ranks(list(table["tuned_val_acc"]))
     return table.sort_values("tuned_val_acc", ascending=False, na_position="last").reset_index(drop=True)
