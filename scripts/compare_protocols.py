@@ -6,7 +6,9 @@ For each optimizer both tuned: the chosen lr in each and how many decades apart 
 quarter decade, the widening rule's own tolerance), the tuned test accuracy in each, the default's test accuracy in
 each (same config and seeds: a difference there is the machine or the code, not the protocol), and the winner's
 curse of each (the chosen lr's validation accuracy on the search seed minus its mean on the fresh seeds; none for a
-pruned trial that stood in, whose search score is where it was stopped). Then the medians and each stage's run time.
+pruned trial that stood in, whose search score is where it was stopped). Then the medians; where both ship per-run
+records (runs.csv), how many runs finished in both with the same identity and gave the same accuracies to the last bit
+(what the run cache relies on); and each stage's run time.
 The results page quotes this output; tests/test_published_tables.py holds it to it.
 """
 
@@ -71,6 +73,28 @@ def rows(first: Path, second: Path) -> pd.DataFrame:
     }).sort_index()
 
 
+def same_runs(first: Path, second: Path) -> pd.DataFrame | None:
+    """The runs that finished in both protocols with the same identity (the config that changes numbers, the seed,
+    the versions: what the run cache reuses by), per stage: how many, and how many gave the same validation and test
+    accuracy to the last bit. None where a protocol has no per-run records (tune v2)."""
+    if not ((first / "runs.csv").is_file() and (second / "runs.csv").is_file()):
+        return None
+    a, b = (pd.read_csv(folder / "runs.csv").query("status == 'ok'") for folder in (first, second))
+    both = a.merge(b, on=["identity", "stage"], suffixes=("_a", "_b"))
+    same = (both["val_acc_a"] == both["val_acc_b"]) & (
+        (both["test_acc_a"] == both["test_acc_b"]) | (both["test_acc_a"].isna() & both["test_acc_b"].isna()))
+    return pd.DataFrame({"stage": both["stage"], "same": same}).groupby("stage")["same"].agg(["size", "sum"])
+
+
+def _same_runs_sentence(first: Path, second: Path) -> list[str]:
+    table = same_runs(first, second)
+    if table is None:
+        return []
+    counts = "; ".join(f"{stage} {int(row['sum'])} of {int(row['size'])}" for stage, row in table.iterrows())
+    return ["", f"Runs finished in both with the same identity (config, seed, versions), the same validation and test "
+                f"accuracy to the last bit: {counts or 'none shared'}."]
+
+
 def markdown(first: Path, second: Path) -> str:
     table = rows(first, second)
     a, b = first.name, second.name
@@ -87,8 +111,9 @@ def markdown(first: Path, second: Path) -> str:
               f"over the {len(cursed)} optimizers whose choice completed its search trial in both: "
               f"{cursed['curse_a'].median() * 100:.2f} points ({a}), {cursed['curse_b'].median() * 100:.2f} ({b}). "
               f"Identical default test means (same config and seeds): "
-              f"{int((table['default_a'] - table['default_b']).abs().lt(1e-9).sum())} of {len(table)}.", "",
-              f"| stage | run time, min {a} | run time, min {b} |", "|---|---|---|"]
+              f"{int((table['default_a'] - table['default_b']).abs().lt(1e-9).sum())} of {len(table)}."]
+    lines += _same_runs_sentence(first, second)
+    lines += ["", f"| stage | run time, min {a} | run time, min {b} |", "|---|---|---|"]
     costs = {name: pd.read_csv(folder / "costs.csv").groupby("stage")["wall_s"].sum() / 60
              for name, folder in ((a, first), (b, second))}
     for stage in ("search", "selection", "tuned", "default"):

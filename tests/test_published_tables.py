@@ -43,6 +43,16 @@ def test_a_protocol_compared_with_itself_moved_nothing() -> None:
     comparison = script("compare_protocols.py")["markdown"](RESULTS / "tuning_v2", RESULTS / "tuning_v2")
     assert "moved by more than 0.25 decade: 0 of 17" in comparison
     assert "Identical default test means (same config and seeds): 17 of 17" in comparison
+    assert "same validation and test accuracy" not in comparison  # tune v2 shipped no per-run records
+
+
+def test_a_protocol_compared_with_itself_shares_every_finished_run() -> None:
+    import pandas as pd
+
+    runs = pd.read_csv(PUBLISHED / "runs.csv").query("status == 'ok'")
+    table = script("compare_protocols.py")["same_runs"](PUBLISHED, PUBLISHED)
+    assert table["size"].to_dict() == runs["stage"].value_counts().to_dict()
+    assert (table["sum"] == table["size"]).all()
 
 
 def test_the_published_tuning_table_says_better_or_worse_only_where_holm_separates() -> None:
