@@ -7,8 +7,8 @@ quarter decade, the widening rule's own tolerance), the tuned test accuracy in e
 each (same config and seeds: a difference there is the machine or the code, not the protocol), and the winner's
 curse of each (the chosen lr's validation accuracy on the search seed minus its mean on the fresh seeds; none for a
 pruned trial that stood in, whose search score is where it was stopped). Then the medians; where both ship per-run
-records (runs.csv), how many runs finished in both with the same identity and gave the same accuracies to the last bit
-(what the run cache relies on); and each stage's run time.
+records (runs.csv), how many runs of the same setting and seed ended ok in both and gave the same accuracies to the last
+bit (a rerun's reproducibility, which the run cache relies on); and each stage's run time.
 The results page quotes this output; tests/test_published_tables.py holds it to it.
 """
 
@@ -73,26 +73,39 @@ def rows(first: Path, second: Path) -> pd.DataFrame:
     }).sort_index()
 
 
+SAME_RUN = ["optimizer", "stage", "seed", "params"]  # a run of one protocol that the other also ran
+STAGES = ["search", "selection", "tuned", "default"]
+
+
 def same_runs(first: Path, second: Path) -> pd.DataFrame | None:
-    """The runs that finished in both protocols with the same identity (the config that changes numbers, the seed,
-    the versions: what the run cache reuses by), per stage: how many, and how many gave the same validation and test
-    accuracy to the last bit. None where a protocol has no per-run records (tune v2)."""
+    """Per stage, the runs that ended ok in both protocols with the same optimizer, seed and searched values, trained
+    here (one reused from another protocol's folder is that protocol's run, not a repetition): how many (`shared`),
+    and how many gave the same validation and test accuracy to the last bit (`same`). Matched by setting, not by the
+    run identity, whose recipe changed between the commits of tune v3's runs. None where a protocol has no per-run
+    records (tune v2)."""
     if not ((first / "runs.csv").is_file() and (second / "runs.csv").is_file()):
         return None
-    a, b = (pd.read_csv(folder / "runs.csv").query("status == 'ok'") for folder in (first, second))
-    both = a.merge(b, on=["identity", "stage"], suffixes=("_a", "_b"))
+    a, b = (_trained_ok(folder / "runs.csv") for folder in (first, second))
+    both = a.merge(b, on=SAME_RUN, suffixes=("_a", "_b"), validate="one_to_one")
     same = (both["val_acc_a"] == both["val_acc_b"]) & (
         (both["test_acc_a"] == both["test_acc_b"]) | (both["test_acc_a"].isna() & both["test_acc_b"].isna()))
-    return pd.DataFrame({"stage": both["stage"], "same": same}).groupby("stage")["same"].agg(["size", "sum"])
+    counts = pd.DataFrame({"stage": both["stage"], "same": same}).groupby("stage")["same"].agg(["size", "sum"])
+    return counts.rename(columns={"size": "shared", "sum": "same"}).reindex(STAGES).dropna().astype(int)
+
+
+def _trained_ok(path: Path) -> pd.DataFrame:
+    runs = pd.read_csv(path)  # pandas reads floats back to the bit (its default parser round-trips)
+    runs = runs[(runs["status"] == "ok") & runs["reused_from"].isna()]
+    return runs.drop_duplicates(SAME_RUN)  # TPE may propose one lr twice: one of them stands for both
 
 
 def _same_runs_sentence(first: Path, second: Path) -> list[str]:
     table = same_runs(first, second)
     if table is None:
         return []
-    counts = "; ".join(f"{stage} {int(row['sum'])} of {int(row['size'])}" for stage, row in table.iterrows())
-    return ["", f"Runs finished in both with the same identity (config, seed, versions), the same validation and test "
-                f"accuracy to the last bit: {counts or 'none shared'}."]
+    counts = "; ".join(f"{stage} {row['same']} of {row['shared']}" for stage, row in table.iterrows())
+    return ["", f"Runs that ended ok in both with the same optimizer, seed and lr, trained in each (none reused), "
+                f"with the same validation and test accuracy to the last bit: {counts or 'none shared'}."]
 
 
 def markdown(first: Path, second: Path) -> str:

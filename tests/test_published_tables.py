@@ -46,13 +46,27 @@ def test_a_protocol_compared_with_itself_moved_nothing() -> None:
     assert "same validation and test accuracy" not in comparison  # tune v2 shipped no per-run records
 
 
-def test_a_protocol_compared_with_itself_shares_every_finished_run() -> None:
+def test_runs_of_the_same_setting_are_compared_bit_for_bit_and_reused_ones_left_out(tmp_path: Path) -> None:
     import pandas as pd
 
-    runs = pd.read_csv(PUBLISHED / "runs.csv").query("status == 'ok'")
-    table = script("compare_protocols.py")["same_runs"](PUBLISHED, PUBLISHED)
-    assert table["size"].to_dict() == runs["stage"].value_counts().to_dict()
-    assert (table["sum"] == table["size"]).all()
+    runs = pd.read_csv(PUBLISHED / "runs.csv")
+    ok = runs[runs["status"] == "ok"]
+    compare = script("compare_protocols.py")["same_runs"]
+    itself = compare(PUBLISHED, PUBLISHED)
+    assert itself["shared"].to_dict() == ok["stage"].value_counts().to_dict()
+    assert (itself["same"] == itself["shared"]).all()
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = runs.copy()
+    default, tuned = (ok.index[ok["stage"] == stage][0] for stage in ("default", "tuned"))
+    changed.loc[default, "val_acc"] = math.nextafter(changed.loc[default, "val_acc"], 1.0)  # one bit off
+    changed["reused_from"] = changed["reused_from"].astype(object)
+    changed.loc[tuned, "reused_from"] = "elsewhere/tuned/seed1"  # another protocol's run: no repetition
+    changed.to_csv(other / "runs.csv", index=False, float_format="%.17g")
+    table = compare(PUBLISHED, other)
+    assert (table.loc["default", "shared"], table.loc["default", "same"]) == (itself.loc["default", "shared"],
+                                                                              itself.loc["default", "shared"] - 1)
+    assert (table.loc["tuned", "shared"], table.loc["tuned", "same"]) == (itself.loc["tuned", "shared"] - 1,) * 2
 
 
 def test_the_published_tuning_table_says_better_or_worse_only_where_holm_separates() -> None:

@@ -53,6 +53,17 @@ def lr_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_a_report_written_again_leaves_no_figure_that_no_longer_applies(runs_root: Path, tmp_path: Path) -> None:
+    write_report([runs_root / "sweep_a", runs_root / "sweep_b"], tmp_path, ReportOptions())
+    assert (tmp_path / "comparison.png").is_file()
+    sgd_only = write_report([runs_root / "sweep_a" / f"sgd_{seed}" for seed in (1, 2, 3)], tmp_path, ReportOptions())
+    drawn = {figure.name for figure in sgd_only.figures}
+    assert "comparison.png" not in drawn  # one group: nothing to compare it with
+    assert {figure.name for figure in tmp_path.glob("*.png")} == drawn
+    diverged_only = write_report([runs_root / "sweep_b" / "sgd_huge_lr"], tmp_path, ReportOptions())
+    assert diverged_only.figures == [] and list(tmp_path.glob("*.png")) == []  # nothing finished: nothing drawn
+
+
 def test_report_writes_png_figures_and_tables(runs_root: Path, tmp_path: Path) -> None:
     outputs = write_report([runs_root / "sweep_a", runs_root / "sweep_b"], tmp_path, ReportOptions())
     assert {f.name for f in outputs.figures} == FIGURES

@@ -48,6 +48,8 @@ def two_tasks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_report_over_two_tasks_draws_profiles_and_ranks(two_tasks: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
+    out.mkdir()
+    (out / "critical_difference.png").write_bytes(PNG)  # as an earlier report over five tasks would have left it
     result = subprocess.run([sys.executable, "-m", "optlab.report", str(two_tasks / "digits_sweep"),
                              str(two_tasks / "synthetic_sweep"), "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -7,6 +7,7 @@ family: a claim made over the parts together must be corrected over all of their
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def _write_task(runs: list[Run], groups: dict[str, list[Run]], table: pd.DataFra
     out.mkdir(parents=True, exist_ok=True)
     title = describe(runs)
     finished = any(r.summary.status == Status.OK for r in runs)
-    drawn = _draw(groups, table, ranges, options, title, out) if finished else []
+    drawn = _draw(groups, table, ranges, options, title, out, finished)
     csv = write_atomic(out / "summary.csv", table.to_csv(index=False))
     sections = per_class_lines(groups, list(table["group"]))
     markdown = write_atomic(out / "summary.md", render_markdown(table, ranges, title, drawn, out, sections))
@@ -168,6 +169,8 @@ def _across_tasks_report(reports: dict[str, TaskReport], out: Path) -> ReportOut
     profile_path, scores = draw_profiles(costs(tables, groups, metric), seeds, out / "performance_profiles.png")
     blocks = rank_blocks({task: report.groups for task, report in reports.items()}, groups, metric)
     cd_path, cd_sentence = draw_critical_difference(blocks, out / "critical_difference.png", metric)
+    if cd_path is None:  # too few tasks for the diagram: a copy from an earlier report of this folder would be stale
+        (out / "critical_difference.png").unlink(missing_ok=True)
     table = pd.DataFrame({task: t.set_index("group").reindex(groups)[metric] for task, t in tables.items()})
     table = table.join(scores.add_prefix("score: ")).join(mean_ranks(blocks).rename("mean rank")).sort_values(
         "mean rank").rename_axis("group").reset_index()
@@ -205,25 +208,37 @@ def _epoch_range(runs: list[Run], target: float | None) -> tuple[float, float]:
     return (min(epochs), max(epochs)) if epochs else (math.nan, math.nan)
 
 
-def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: str, out: Path) -> list[Path]:
+def _draw(groups, table: pd.DataFrame, ranges, options: ReportOptions, title: str, out: Path,
+          finished: bool) -> list[Path]:
+    """The figures that apply to these runs (none unless a run finished). One that does not (no layer drift recorded,
+    say) is not drawn, and a copy left in `out` by an earlier report of the same folder is removed, so the folder
+    never shows a stale one."""
     styles = figures.group_styles(table)
     order = list(table["group"])  # best first: the curve figures colour the first few
     band = "min-max" if options.band == "minmax" else "±1 std"
-    drawn = [
-        forest(table, styles, f"Paired difference from the reference — {title}", out / "comparison.png"),
-        figures.ranking(table, styles, ranges, f"Ranking — {title}", out / "ranking.png"),
-        figures.loss_by_epoch(groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)",
-                              out / "loss_epoch.png"),
-        figures.convergence_by_epoch(groups, styles, order, options.band,
-                                     f"Convergence — {title} (mean, band: {band} over runs)", out / "convergence.png"),
-        figures.loss_by_time(groups, styles, order, f"Validation loss against time — {title}", out / "loss_time.png"),
-        figures.cost_bars(table, styles, f"Cost — {title}", out / "cost.png"),
-        figures.layer_drift(groups, order, f"How far each layer moved from the initial weights — {title}",
-                            out / "layer_drift.png"),
-        figures.dynamics(groups, styles, order, options.band, f"Optimizer dynamics, whole network — {title}",
-                         out / "dynamics.png"),
-    ]
-    return [path for path in drawn if path is not None]
+    draws: dict[str, Callable[[Path], Path | None]] = {
+        "comparison.png": lambda path: forest(table, styles, f"Paired difference from the reference — {title}", path),
+        "ranking.png": lambda path: figures.ranking(table, styles, ranges, f"Ranking — {title}", path),
+        "loss_epoch.png": lambda path: figures.loss_by_epoch(
+            groups, styles, order, options.band, f"{title} (mean, band: {band} over runs)", path),
+        "convergence.png": lambda path: figures.convergence_by_epoch(
+            groups, styles, order, options.band, f"Convergence — {title} (mean, band: {band} over runs)", path),
+        "loss_time.png": lambda path: figures.loss_by_time(
+            groups, styles, order, f"Validation loss against time — {title}", path),
+        "cost.png": lambda path: figures.cost_bars(table, styles, f"Cost — {title}", path),
+        "layer_drift.png": lambda path: figures.layer_drift(
+            groups, order, f"How far each layer moved from the initial weights — {title}", path),
+        "dynamics.png": lambda path: figures.dynamics(
+            groups, styles, order, options.band, f"Optimizer dynamics, whole network — {title}", path),
+    }
+    drawn = []
+    for name, draw in draws.items():
+        path = draw(out / name) if finished else None
+        if path is None:
+            (out / name).unlink(missing_ok=True)
+        else:
+            drawn.append(path)
+    return drawn
 
 
 def render_markdown(table: pd.DataFrame, ranges, title: str, drawn: list[Path], out: Path,
