@@ -129,7 +129,7 @@ def markdown(first: Path, second: Path) -> str:
     lines += ["", f"| stage | run time, min {a} | run time, min {b} |", "|---|---|---|"]
     costs = {name: pd.read_csv(folder / "costs.csv").groupby("stage")["wall_s"].sum() / 60
              for name, folder in ((a, first), (b, second))}
-    for stage in ("search", "selection", "tuned", "default"):
+    for stage in STAGES:
         lines.append(f"| {stage} | {costs[a].get(stage, 0.0):.1f} | {costs[b].get(stage, 0.0):.1f} |")
     return "\n".join(lines)
 
