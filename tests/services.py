@@ -40,6 +40,14 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
+def _run_or_say(command: list[str]) -> None:
+    """Run a set-up command; when it fails, the error carries the end of what it printed, not only its status."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        said = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise RuntimeError(f"{command[0]} exited with {done.returncode}:\n{said}")
+
+
 @contextlib.contextmanager
 def postgres_server(password: str | None = None) -> Iterator[tuple[str, Path]]:
     """A PostgreSQL server on a free local port with a database `optlab`, in a folder of its own under /tmp (the
@@ -58,7 +66,7 @@ def postgres_server(password: str | None = None) -> Iterator[tuple[str, Path]]:
     port = free_port()
 
     def run(program: str, *args: str) -> None:
-        subprocess.run(_as_server_user([str(binaries / program), *args]), check=True, capture_output=True, timeout=120)
+        _run_or_say(_as_server_user([str(binaries / program), *args]))
 
     auth = ["--auth=trust"]
     if password is not None:
@@ -194,19 +202,22 @@ def _start_munged(folder: Path) -> None:
     key = folder / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
-    subprocess.run(["munged", "--force", f"--key-file={key}", f"--socket={folder}/munge.socket",
-                    f"--pid-file={folder}/munged.pid", f"--log-file={folder}/munged.log",
-                    f"--seed-file={folder}/munged.seed"], check=True, capture_output=True, timeout=60)
+    _run_or_say(["munged", "--force", f"--key-file={key}", f"--socket={folder}/munge.socket",
+                 f"--pid-file={folder}/munged.pid", f"--log-file={folder}/munged.log",
+                 f"--seed-file={folder}/munged.seed"])
 
 
 def _start_mariadb(folder: Path, port: int) -> subprocess.Popen:
+    """A MariaDB server for slurmdbd. InnoDB's native AIO is off: its io_setup slots are counted host-wide
+    (fs.aio-max-nr), shared with every container on a CI host, and when they run out InnoDB cannot start
+    (io_setup EAGAIN). A small accounting database loses nothing by simulated AIO."""
     data = folder / "mariadb"
-    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
-                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True,
-                   capture_output=True, timeout=120)
+    _run_or_say(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                 "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-use-native-aio=0"])
     server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={folder}/mariadb.sock",
                                f"--port={port}", "--bind-address=127.0.0.1", "--user=root",
-                               f"--pid-file={folder}/mariadb.pid", f"--log-error={folder}/mariadb.err"],
+                               "--innodb-use-native-aio=0", f"--pid-file={folder}/mariadb.pid",
+                               f"--log-error={folder}/mariadb.err"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
