@@ -7,6 +7,8 @@ import math
 import runpy
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PUBLISHED = RESULTS / "tuning_v3"
@@ -32,11 +34,12 @@ def test_the_readme_table_bolds_exactly_the_separated_rows() -> None:
     assert len(lines) == tuned["verdict"].ne("skipped").sum()
 
 
-def test_the_results_page_quotes_the_two_protocols_comparison() -> None:
-    comparison = script("compare_protocols.py")["markdown"](RESULTS / "tuning_v2", PUBLISHED)
+@pytest.mark.parametrize("first, second", [("tuning_v2", "tuning_v3"), ("tuning_v3", "tuning_v3_rerun")])
+def test_the_results_page_quotes_each_comparison_of_two_protocols(first: str, second: str) -> None:
+    comparison = script("compare_protocols.py")["markdown"](RESULTS / first, RESULTS / second)
     assert comparison in (RESULTS / "tuned-fashion-mnist.md").read_text(), \
-        "docs/results/tuned-fashion-mnist.md's comparison with tune v2 differs from its CSVs: paste python " \
-        "scripts/compare_protocols.py docs/results/tuning_v2 docs/results/tuning_v3"
+        f"docs/results/tuned-fashion-mnist.md's comparison of {first} and {second} differs from their CSVs: paste " \
+        f"python scripts/compare_protocols.py docs/results/{first} docs/results/{second}"
 
 
 def test_a_protocol_compared_with_itself_moved_nothing() -> None:
