@@ -40,9 +40,9 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def _run_or_say(command: list[str]) -> None:
+def _run_or_say(command: list[str], timeout: int = 120) -> None:
     """Run a set-up command; when it fails, the error carries the end of what it printed, not only its status."""
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         said = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
         raise RuntimeError(f"{command[0]} exited with {done.returncode}:\n{said}")
@@ -204,13 +204,14 @@ def _start_munged(folder: Path) -> None:
     key.chmod(0o600)
     _run_or_say(["munged", "--force", f"--key-file={key}", f"--socket={folder}/munge.socket",
                  f"--pid-file={folder}/munged.pid", f"--log-file={folder}/munged.log",
-                 f"--seed-file={folder}/munged.seed"])
+                 f"--seed-file={folder}/munged.seed"], timeout=60)
 
 
 def _start_mariadb(folder: Path, port: int) -> subprocess.Popen:
     """A MariaDB server for slurmdbd. InnoDB's native AIO is off: its io_setup slots are counted host-wide
     (fs.aio-max-nr), shared with every container on a CI host, and when they run out InnoDB cannot start
-    (io_setup EAGAIN). A small accounting database loses nothing by simulated AIO."""
+    (io_setup EAGAIN), a known CI failure and the likely one behind a bootstrap that once failed unexplained. A
+    small accounting database loses nothing by simulated AIO."""
     data = folder / "mariadb"
     _run_or_say(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
                  "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-use-native-aio=0"])
