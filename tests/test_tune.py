@@ -503,11 +503,12 @@ def test_selection_goes_a_seed_at_a_time_and_only_candidates_in_contention_run_t
     while (item := queue.next_item()[0]) is not None and item.stage == "selection":
         key = (item.trial.user_attrs["overrides"][0], item.trial.user_attrs["seed"])
         taken.append(key)
+        assert "test=false" in item.overrides  # a candidate is judged on validation: its test set is not evaluated
         item.study.tell(item.trial, scores[key])
     assert taken[:3] == [("optimizer.lr=0.05", 4), ("optimizer.lr=0.02", 4), ("optimizer.lr=0.3", 4)]
     assert sorted(taken[3:]) == [("optimizer.lr=0.02", 5), ("optimizer.lr=0.3", 5)]  # after rerun seeds 1-3
     assert item.stage == "tuned" and item.trial.user_attrs["overrides"] == ["optimizer.lr=0.02"]
-    assert item.trial.user_attrs["seed"] == 1
+    assert item.trial.user_attrs["seed"] == 1 and "test=false" not in item.overrides
     result = read_search(queue, "sgd")
     assert result.chosen.lr == 0.02 and result.selection_score(result.chosen) == pytest.approx(0.865)
     assert result.selection_score(next(t for t in result.trials if t.lr == 0.05)) == pytest.approx(0.80)
@@ -580,6 +581,24 @@ def test_a_protocol_drawing_on_a_finished_one_links_its_runs_and_runs_only_what_
     after = pd.read_csv(second / "report" / "tuning.csv").set_index("optimizer").loc["sgd"]
     assert after.tuned_val_acc == before.tuned_val_acc and after.default_val_acc == before.default_val_acc
     assert "| reused |" in (second / "report" / "tuning.md").read_text()
+
+
+def test_a_run_that_skipped_its_test_serves_only_runs_that_skip_theirs(tmp_path: Path) -> None:
+    from optlab.tune.run_cache import RunCache
+
+    identity = {"config": "c0ffee", "seed": 6, "versions": {"optlab": "1", "torch": "2"}, "device": "cpu"}
+    untested = tmp_path / "selection" / "sgd" / "trial000_seed6"  # a selection run of another protocol
+    untested.mkdir(parents=True)
+    run = ("sgd", "digits", "tiny_net", "none", "32-true", 6, 0.1)
+    RunSummary(*run, status=Status.OK, val_acc=0.9, identity=identity).write(untested)
+    cache = RunCache([tmp_path])
+    assert cache.lookup(identity, tested=False).folder == untested
+    refused = cache.lookup(identity, tested=True)  # a tuned rerun on seed 6 must report its test accuracy
+    assert refused.folder is None and "no test result (this run asks for one)" in refused.why_not
+    tested = tmp_path / "tuned" / "sgd" / "seed6"
+    tested.mkdir(parents=True)
+    RunSummary(*run, status=Status.OK, val_acc=0.9, test_acc=0.89, identity=identity).write(tested)
+    assert RunCache([tmp_path]).lookup(identity, tested=True).folder == tested
 
 
 def test_a_finished_protocol_extended_by_one_optimizer_trains_only_its_runs(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ config's keys that change numbers, the seed, the versions of optlab and torch, t
 optlab.config.run_identity.numbers_identity) and looks for a finished run with the same identity in the cache's
 folders. Found: the run's folder in this protocol becomes a link to that run, and its summary is told to the trial;
 nothing trains. A run of the same config that ran other versions or on another kind of device is not reused, and the
-worker's line says what differs.
+worker's line says what differs. `test` is not part of the identity (it changes no number the run trains to), so a
+run that skipped its test (a selection run) serves only runs that skip theirs too.
 
 A run counts when it finished on its own terms: ok, diverged or skipped. A pruned or interrupted run stopped for a
 reason of its own protocol. Search trials are never drawn from the cache: each reports to its own study's pruner.
@@ -14,6 +15,7 @@ reason of its own protocol. Search trials are never drawn from the cache: each r
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,27 +43,31 @@ class Lookup:
 class RunCache:
     def __init__(self, folders: list[Path]) -> None:
         self.folders = folders
-        self._index: dict[str, list[tuple[Path, dict[str, Any]]]] | None = None
+        self._index: dict[str, list[tuple[Path, dict[str, Any], bool]]] | None = None
 
-    def lookup(self, identity: dict[str, Any]) -> Lookup:
+    def lookup(self, identity: dict[str, Any], tested: bool) -> Lookup:
+        """The finished run with this identity (and a test result, when `tested` asks for one), or why none is."""
         same_config = self._runs().get(identity["config"], [])
-        for folder, recorded in same_config:
-            if recorded == identity:
+        for folder, recorded, has_test in same_config:
+            if recorded == identity and (has_test or not tested):
                 return Lookup(folder)
         if not same_config:
             return Lookup()
-        folder, recorded = same_config[0]
-        return Lookup(why_not=f"{folder} ran the same config with {_differences(recorded, identity)}")
+        folder, recorded, _ = same_config[0]
+        differences = _differences(recorded, identity) or "no test result (this run asks for one)"
+        return Lookup(why_not=f"{folder} ran the same config with {differences}")
 
-    def _runs(self) -> dict[str, list[tuple[Path, dict[str, Any]]]]:
-        """Per config hash, the finished runs under the cache's folders (read once: they are other protocols')."""
+    def _runs(self) -> dict[str, list[tuple[Path, dict[str, Any], bool]]]:
+        """Per config hash, the finished runs under the cache's folders and whether each has its test result (read
+        once: they are other protocols')."""
         if self._index is None:
             self._index = {}
             for folder in self.folders:
                 for run in _run_folders(folder):
                     summary = _finished(run)
                     if summary is not None and summary.identity:
-                        self._index.setdefault(summary.identity["config"], []).append((run, summary.identity))
+                        self._index.setdefault(summary.identity["config"], []).append(
+                            (run, summary.identity, _has_test_result(summary)))
         return self._index
 
 
@@ -72,7 +78,7 @@ def reuse(cache: RunCache, cfg: DictConfig) -> Lookup:
     if run_folder.exists():
         return Lookup()
     HydraConfig.instance().set_config(cfg)  # as the launcher does before each job: ${hydra:...} resolves as in the run
-    found = cache.lookup(run_numbers_identity(cfg))
+    found = cache.lookup(run_numbers_identity(cfg), tested=bool(cfg.test))
     if found.folder is not None:
         run_folder.parent.mkdir(parents=True, exist_ok=True)
         run_folder.symlink_to(found.folder.resolve(), target_is_directory=True)
@@ -92,6 +98,11 @@ def _finished(folder: Path) -> RunSummary | None:
         log.warning("the run cache leaves out %s", error)
         return None
     return summary if summary is not None and summary.status in REUSABLE else None
+
+
+def _has_test_result(summary: RunSummary) -> bool:
+    """A finished run that was tested, or one that had nothing to test (it diverged or was skipped)."""
+    return summary.status != Status.OK or math.isfinite(summary.test_acc)
 
 
 def _differences(recorded: dict[str, Any], now: dict[str, Any]) -> str:

@@ -1,0 +1,103 @@
+"""The least run time a tuning protocol's rules allow, from a published protocol's own per-run costs.
+
+    python -m benchmarks.protocol_floor docs/results/tuning_v3_rerun
+
+A protocol cannot cost less than what its rules make it run, however well it prunes: per optimizer, `top_k` search
+trials that finish (selection needs them), every other trial of the budget cut at the first rung, every candidate
+on one selection seed (the first round of selection), and the tuned and default reruns on every rerun seed (never
+pruned). Priced at the protocol's own measured costs (per optimizer, the mean wall time of a finished search trial,
+of a trial cut at the first rung and of a selection run; the reruns as they ran), this is the floor that no pruner
+or selection rule can go below without dropping part of the rigour (fewer trials, candidates or seeds, or reruns
+drawn from a cache). Set beside the measured run time, it says how far a wall-time goal can be reached by the
+protocol's rules alone, and how much must come from faster runs. A second floor prices each finished search trial
+as a selection run (one validation an epoch, not `rungs_per_epoch`): what the search would cost if its extra
+validations were free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from optlab.report.records import RecordsError, read_records
+
+FIRST_RUNG = 0.5  # epochs: a trial pruned before this was cut at the first rung (a third of an epoch in tune v3)
+
+
+@dataclass(frozen=True)
+class Floor:
+    stage: str
+    measured_s: float
+    floor_s: float
+    cheap_validation_s: float  # the floor with each finished search trial priced as a selection run
+    keeps: str
+
+
+def optimizer_floor(runs: pd.DataFrame, top_k: int, budget: int) -> dict[str, tuple[float, float, float]]:
+    """Per stage of one optimizer's runs: (measured, floor, floor with cheap search validation) in seconds."""
+    search = runs[runs.stage == "search"]
+    finished = search[search.status == "ok"].wall_s.mean()
+    first_cut = search[(search.status == "pruned") & (search.pruned_at_epochs < FIRST_RUNG)].wall_s.mean()
+    selection = runs[runs.stage == "selection"].wall_s.mean()
+    floors = {"search": (top_k * finished + (budget - top_k) * first_cut,
+                         top_k * selection + (budget - top_k) * first_cut),
+              "selection": (top_k * selection,) * 2}
+    result = {}
+    for stage in ("search", "selection", "tuned", "default"):
+        measured = float(runs[runs.stage == stage].wall_s.sum())
+        result[stage] = (measured, *floors.get(stage, (measured, measured)))
+    return result
+
+
+def protocol_floor(folder: Path) -> list[Floor]:
+    """The floor of each stage, summed over the optimizers whose search finished a trial (SparseAdam's skipped
+    runs cost nothing either way)."""
+    records = read_records(folder)
+    rules = records.protocol["rules"]
+    top_k, budget = int(rules["selection"]["top_k"]), int(rules["budget"])
+    totals: dict[str, list[float]] = {}
+    for _, runs in records.runs.groupby("optimizer"):
+        if not (runs[runs.stage == "search"].status == "ok").any():
+            continue
+        for stage, values in optimizer_floor(runs, top_k, budget).items():
+            totals[stage] = [a + b for a, b in zip(totals.get(stage, [0.0] * 3), values, strict=True)]
+    keeps = {"search": f"{top_k} finished trials, the other {budget - top_k} of {budget} cut at the first rung",
+             "selection": f"the {top_k} candidates on one selection seed",
+             "tuned": "every rerun seed (never pruned)", "default": "every rerun seed (never pruned)"}
+    return [Floor(stage, *totals[stage], keeps[stage]) for stage in totals]
+
+
+def table(floors: list[Floor], workers: int) -> str:
+    lines = ["| stage | measured (worker-min) | floor (worker-min) | floor, search validated once an epoch | "
+             "the floor keeps |", "|---|---|---|---|---|"]
+    for f in floors:
+        lines.append(f"| {f.stage} | {f.measured_s / 60:.1f} | {f.floor_s / 60:.1f} | "
+                     f"{f.cheap_validation_s / 60:.1f} | {f.keeps} |")
+    measured = sum(f.measured_s for f in floors)
+    floor, cheap = sum(f.floor_s for f in floors), sum(f.cheap_validation_s for f in floors)
+    reruns = sum(f.measured_s for f in floors if f.stage in ("tuned", "default"))
+    lines.append(f"| **all** | **{measured / 60:.1f}** | **{floor / 60:.1f} ({floor / measured:.3f}x)** | "
+                 f"**{cheap / 60:.1f} ({cheap / measured:.3f}x)** | |")
+    lines += ["", f"reruns alone: {reruns / 60:.1f} worker-min, {reruns / measured:.3f}x of the measured run time",
+              f"with {workers} workers and no idle time, the floor's wall time is at least {floor / 60 / workers:.1f} "
+              f"min ({cheap / 60 / workers:.1f} with the search validated once an epoch)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="a published protocol's report folder (runs.csv, protocol.json)")
+    args = parser.parse_args(argv)
+    try:
+        workers = int(read_records(args.folder).protocol["workers"])
+        print(table(protocol_floor(args.folder), workers))
+    except RecordsError as error:
+        sys.exit(f"protocol_floor: {error}")
+
+
+if __name__ == "__main__":
+    main()
