@@ -101,16 +101,19 @@ def test_a_protocols_floor_keeps_top_k_finished_trials_and_cuts_the_rest_at_the_
             *[("selection", "ok", math.nan, 90.0)] * 3, *[("tuned", "ok", math.nan, 80.0)] * 2,
             *[("default", "ok", math.nan, 70.0)] * 2]
     runs = pd.DataFrame(rows, columns=["stage", "status", "pruned_at_epochs", "wall_s"])
-    floors = floor_script()["optimizer_floor"](runs, top_k=2, budget=4)
+    floors = floor_script()["optimizer_floor"](runs, finished=2, candidates=2, budget=4)
     # (measured, floor, floor with each finished search trial priced as a selection run)
     assert floors == {"search": (290.0, 2 * 110 + 2 * 15, 2 * 90 + 2 * 15), "selection": (270.0, 180.0, 180.0),
                       "tuned": (160.0, 160.0, 160.0), "default": (140.0, 140.0, 140.0)}
+    extreme = floor_script()["optimizer_floor"](runs, finished=1, candidates=2, budget=4)
+    assert extreme["search"] == (290.0, 110 + 3 * 15, 90 + 3 * 15) and extreme["selection"][1] == 180.0
 
 
 @pytest.mark.parametrize("protocol", ["tuning_v3", "tuning_v3_rerun"])
 def test_the_benchmarks_page_quotes_each_protocols_floor(protocol: str) -> None:
     floor = floor_script()
-    text = floor["table"](floor["protocol_floor"](RESULTS / protocol), workers=2)
+    text = floor["table"](floor["protocol_floor"](RESULTS / protocol), floor["protocol_floor"](RESULTS / protocol, 1),
+                          workers=2)
     assert text in (ROOT / "docs" / "benchmarks.md").read_text(), \
         f"docs/benchmarks.md's floor of {protocol} differs from its CSVs: paste " \
         f"python -m benchmarks.protocol_floor docs/results/{protocol}"
