@@ -80,7 +80,8 @@ STAGES = ["search", "selection", "tuned", "default"]
 def same_runs(first: Path, second: Path) -> pd.DataFrame | None:
     """Per stage, the runs that ended ok in both protocols with the same optimizer, seed and searched values, trained
     here (one reused from another protocol's folder is that protocol's run, not a repetition): how many (`shared`),
-    and how many gave the same validation and test accuracy to the last bit (`same`). Matched by setting, not by the
+    and how many gave the same validation and test accuracy to the last bit (`same`); the test accuracy where both
+    ran a test (selection runs skip it since 2026-12-07, search trials always did). Matched by setting, not by the
     run identity, whose recipe changed between the commits of tune v3's runs. None where a protocol has no per-run
     records (tune v2)."""
     if not ((first / "runs.csv").is_file() and (second / "runs.csv").is_file()):
@@ -88,7 +89,7 @@ def same_runs(first: Path, second: Path) -> pd.DataFrame | None:
     a, b = (_trained_ok(folder / "runs.csv") for folder in (first, second))
     both = a.merge(b, on=SAME_RUN, suffixes=("_a", "_b"), validate="one_to_one")
     same = (both["val_acc_a"] == both["val_acc_b"]) & (
-        (both["test_acc_a"] == both["test_acc_b"]) | (both["test_acc_a"].isna() & both["test_acc_b"].isna()))
+        (both["test_acc_a"] == both["test_acc_b"]) | both["test_acc_a"].isna() | both["test_acc_b"].isna())
     counts = pd.DataFrame({"stage": both["stage"], "same": same}).groupby("stage")["same"].agg(["size", "sum"])
     return counts.rename(columns={"size": "shared", "sum": "same"}).reindex(STAGES).dropna().astype(int)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from optlab.report.records import read_records
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PUBLISHED = RESULTS / "tuning_v3"
@@ -65,11 +67,13 @@ def test_runs_of_the_same_setting_are_compared_bit_for_bit_and_reused_ones_left_
     changed.loc[default, "val_acc"] = math.nextafter(changed.loc[default, "val_acc"], 1.0)  # one bit off
     changed["reused_from"] = changed["reused_from"].astype(object)
     changed.loc[tuned, "reused_from"] = "elsewhere/tuned/seed1"  # another protocol's run: no repetition
+    changed.loc[changed["stage"] == "selection", "test_acc"] = math.nan  # selection runs skip the test now
     changed.to_csv(other / "runs.csv", index=False, float_format="%.17g")
     table = compare(PUBLISHED, other)
     assert (table.loc["default", "shared"], table.loc["default", "same"]) == (itself.loc["default", "shared"],
                                                                               itself.loc["default", "shared"] - 1)
     assert (table.loc["tuned", "shared"], table.loc["tuned", "same"]) == (itself.loc["tuned", "shared"] - 1,) * 2
+    assert table.loc["selection", "same"] == itself.loc["selection", "shared"]  # same where both were measured
 
 
 def test_the_published_tuning_table_says_better_or_worse_only_where_holm_separates() -> None:
@@ -101,19 +105,24 @@ def test_a_protocols_floor_keeps_top_k_finished_trials_and_cuts_the_rest_at_the_
             *[("selection", "ok", math.nan, 90.0)] * 3, *[("tuned", "ok", math.nan, 80.0)] * 2,
             *[("default", "ok", math.nan, 70.0)] * 2]
     runs = pd.DataFrame(rows, columns=["stage", "status", "pruned_at_epochs", "wall_s"])
-    floors = floor_script()["optimizer_floor"](runs, finished=2, candidates=2, budget=4)
+    runs["optimizer"] = "sgd"
+    floors = floor_script()["optimizer_floor"](runs, finished=2, candidates=2, budget=4, first_rung=1 / 3)
     # (measured, floor, floor with each finished search trial priced as a selection run)
     assert floors == {"search": (290.0, 2 * 110 + 2 * 15, 2 * 90 + 2 * 15), "selection": (270.0, 180.0, 180.0),
                       "tuned": (160.0, 160.0, 160.0), "default": (140.0, 140.0, 140.0)}
-    extreme = floor_script()["optimizer_floor"](runs, finished=1, candidates=2, budget=4)
+    extreme = floor_script()["optimizer_floor"](runs, finished=1, candidates=2, budget=4, first_rung=1 / 3)
     assert extreme["search"] == (290.0, 110 + 3 * 15, 90 + 3 * 15) and extreme["selection"][1] == 180.0
+    unpruned = runs[runs.pruned_at_epochs.isna()]  # pruner=none: nothing tells what a first-rung cut costs
+    floor = floor_script()  # one namespace: its FloorError is the one raised
+    with pytest.raises(floor["FloorError"], match="sgd has no search trial cut at the first rung"):
+        floor["optimizer_floor"](unpruned, finished=2, candidates=2, budget=4, first_rung=1 / 3)
 
 
 @pytest.mark.parametrize("protocol", ["tuning_v3", "tuning_v3_rerun"])
 def test_the_benchmarks_page_quotes_each_protocols_floor(protocol: str) -> None:
     floor = floor_script()
-    text = floor["table"](floor["protocol_floor"](RESULTS / protocol), floor["protocol_floor"](RESULTS / protocol, 1),
-                          workers=2)
+    records = read_records(RESULTS / protocol)
+    text = floor["table"](floor["protocol_floor"](records), floor["protocol_floor"](records, 1), workers=2)
     assert text in (ROOT / "docs" / "benchmarks.md").read_text(), \
         f"docs/benchmarks.md's floor of {protocol} differs from its CSVs: paste " \
         f"python -m benchmarks.protocol_floor docs/results/{protocol}"

@@ -601,6 +601,20 @@ def test_a_run_that_skipped_its_test_serves_only_runs_that_skip_theirs(tmp_path:
     assert RunCache([tmp_path]).lookup(identity, tested=True).folder == tested
 
 
+def test_a_tuned_rerun_never_reuses_another_protocols_untested_selection_run(tmp_path: Path) -> None:
+    args = [*DIGITS, "optimizer=sgd", "budget=2", "widen.rounds=0", "pruner=none", "defaults_too=false"]
+    first = tmp_path / "first"  # both search trials are candidates, run on selection seed 2 without a test
+    result = run_tune(*args, "seeds=1", "selection.top_k=2", "selection.seeds=1", f"out={first}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((first / "selection" / "sgd").iterdir())) == 2
+    second = tmp_path / "second"  # the same search chooses one of them, and reruns it on seeds 1 and 2
+    result = run_tune(*args, "seeds=2", "selection.seeds=0", f"out={second}", f"cache=[{first}]", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rerun = second / "tuned" / "sgd" / "seed2"
+    assert not rerun.is_symlink() and math.isfinite(read_summary(rerun)["test_acc"])
+    assert "ran the same config with no test result (this run asks for one)" in result.stderr + result.stdout
+
+
 def test_a_finished_protocol_extended_by_one_optimizer_trains_only_its_runs(tmp_path: Path) -> None:
     out = tmp_path / "tune"
     args = [*DIGITS, "budget=2", "seeds=1", "selection.seeds=0", "widen.rounds=0", f"out={out}"]

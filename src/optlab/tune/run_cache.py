@@ -53,7 +53,8 @@ class RunCache:
                 return Lookup(folder)
         if not same_config:
             return Lookup()
-        folder, recorded, _ = same_config[0]
+        # The run that differs least: one of this very identity that was not tested, else the first found.
+        folder, recorded, _ = next((entry for entry in same_config if entry[1] == identity), same_config[0])
         differences = _differences(recorded, identity) or "no test result (this run asks for one)"
         return Lookup(why_not=f"{folder} ran the same config with {differences}")
 

@@ -373,8 +373,8 @@ class WorkQueue:
         attrs = trial.user_attrs
         name = (f"trial{attrs['candidate']:03d}_seed{attrs['seed']}" if stage == "selection"
                 else f"seed{attrs['seed']}")
-        # A selection run is judged on validation alone, as a search trial: the test set is evaluated once, on the
-        # reruns the report publishes, never on the candidates it chose among.
+        # A selection run is judged on validation alone, as a search trial: the test set is evaluated once per rerun
+        # the report publishes, never on the candidates it chose among.
         overrides = [f"optimizer={self.settings.config_of(optimizer)}", *attrs["overrides"], f"seed={attrs['seed']}",
                      *(["test=false"] if stage == "selection" else []), *self._folder(stage, optimizer, name)]
         return Item(optimizer, stage, study, trial, trial_id(self.storage, study.study_name, trial.number), overrides,
