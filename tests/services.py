@@ -208,14 +208,18 @@ def _start_munged(folder: Path) -> None:
 
 
 def _start_mariadb(folder: Path, port: int) -> subprocess.Popen:
-    """A MariaDB server for slurmdbd. InnoDB's native AIO is off: its io_setup slots are counted host-wide
-    (fs.aio-max-nr), shared with every container on a CI host, and when they run out InnoDB cannot start
-    (io_setup EAGAIN), a known CI failure and the likely one behind a bootstrap that once failed unexplained. A
-    small accounting database loses nothing by simulated AIO."""
-    data = folder / "mariadb"
-    _run_or_say(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+    """A MariaDB server for slurmdbd, with a temporary folder of its own. Twice (stop 45's CI, a fresh-clone run on
+    2026-12-07) the bootstrap's temporary tables vanished from the shared /tmp mid-way ("Could not remove temporary
+    table '/tmp/#sql-temptable-...', error: 2", then "Unknown table 'mysql.tmp_proxies_priv'"); what deleted them
+    was not found, but a MariaDB starting with /tmp as its tmpdir deletes every `#sql*` file there (measured), so
+    each keeps its own. InnoDB's native AIO is off: its io_setup slots are counted host-wide (fs.aio-max-nr) on a CI
+    host, and a small accounting database loses nothing by simulated AIO."""
+    data, tmp = folder / "mariadb", folder / "mariadb-tmp"
+    tmp.mkdir()
+    _run_or_say(["mariadb-install-db", "--no-defaults", f"--datadir={data}", f"--tmpdir={tmp}", "--user=root",
                  "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-use-native-aio=0"])
-    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={folder}/mariadb.sock",
+    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={data}", f"--tmpdir={tmp}",
+                               f"--socket={folder}/mariadb.sock",
                                f"--port={port}", "--bind-address=127.0.0.1", "--user=root",
                                "--innodb-use-native-aio=0", f"--pid-file={folder}/mariadb.pid",
                                f"--log-error={folder}/mariadb.err"],

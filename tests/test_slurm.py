@@ -4,8 +4,10 @@ slurmctld, slurmd) and stops it after; every run is a SLURM job submitted throug
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +50,13 @@ def test_the_tuning_protocol_runs_its_trials_as_slurm_jobs(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_a_partition_or_account_slurm_does_not_have_is_its_refusal_in_one_line(tmp_path: Path) -> None:
+    # A MariaDB deletes every #sql* file in its tmpdir when it starts: the cluster's keeps to a folder of its own,
+    # so that it and any other MariaDB on the machine never delete each other's temporary tables.
+    probe = Path(tempfile.gettempdir()) / f"#sql-optlab-probe-{os.getpid()}"
+    probe.touch()
     with slurm_cluster() as env:
+        assert probe.exists()
+        probe.unlink()
         refused = {key: subprocess.run([sys.executable, "-m", "optlab.train", "-m", "optimizer=sgd", "data=digits",
                                         "debug=tiny", *SMALL_JOBS, f"hydra.launcher.{key}=nowhere",
                                         f"hydra.sweep.dir={tmp_path / key}"], cwd=tmp_path, env=env,
