@@ -4,18 +4,18 @@
 
 A protocol cannot cost less than what its rules make it run, however well it prunes: per optimizer, `top_k` search
 trials that finish (selection's candidates, judged at the full budget), every other trial of the budget cut at the
-first rung, every candidate
-on one selection seed (the first round of selection), and the tuned and default reruns on every rerun seed (never
-pruned). Priced at the protocol's own measured costs (per optimizer, the mean wall time of a finished search trial,
-of a trial cut at the first rung and of a selection run; the reruns as they ran), this is the floor that no pruner
-or selection rule can go below without dropping part of the rigour (fewer trials, candidates or seeds, or reruns
-drawn from a cache). Set beside the measured run time, it says how far a wall-time goal can be reached by the
-protocol's rules alone, and how much must come from faster runs. A second floor prices each finished search trial
-as a selection run (one validation an epoch, not `rungs_per_epoch`): what the search would cost if its extra
-validations were free. A last line takes the search to its extreme: one trial finished per optimizer, the other
-candidates stand-ins (pruned trials, as the protocol allows when fewer than top_k finish). Protocols published
-before 2026-12-07 tested their selection runs (about 4-5 s a run on a 2-core machine), which selection no longer
-does: priced at those runs, the selection floor and the second floor's search are high by that much a run.
+first rung, every candidate on one selection seed (the first round of selection), and the tuned and default reruns
+on every rerun seed (never pruned). Priced at the protocol's own measured costs (per optimizer, the mean wall time
+of a finished search trial, of a trial cut at the first rung and of a selection run; the reruns as they ran), this
+is the floor that no pruner or selection rule can go below without dropping part of the rigour (fewer trials,
+candidates or seeds, or reruns drawn from a cache). Set beside the measured run time, it says how far a wall-time
+goal can be reached by the protocol's rules alone, and how much must come from faster runs. A second floor prices
+each finished search trial as a selection run (one validation an epoch, not `rungs_per_epoch`): what the search
+would cost if its extra validations were free. A last line takes the search to its extreme: one trial finished per
+optimizer, the other candidates stand-ins (pruned trials, as the protocol allows when fewer than top_k finish).
+Protocols published before 2026-12-07 tested their selection runs (about 4-5 s a run on a 2-core machine), which
+selection no longer does: priced at those runs, the selection floor and the second floor's search are high by that
+much a run.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from optlab.report.records import Records, RecordsError, read_records
+from optlab.tune.work_queue import STAGES
 
 
 class FloorError(ValueError):
@@ -62,7 +63,7 @@ def optimizer_floor(runs: pd.DataFrame, finished: int, candidates: int, budget: 
                          finished * selection + (budget - finished) * first_cut),
               "selection": (candidates * selection,) * 2}
     result = {}
-    for stage in ("search", "selection", "tuned", "default"):
+    for stage in STAGES:
         measured = float(runs[runs.stage == stage].wall_s.sum())
         result[stage] = (measured, *floors.get(stage, (measured, measured)))
     return result

@@ -106,14 +106,14 @@ def test_a_protocols_floor_keeps_top_k_finished_trials_and_cuts_the_rest_at_the_
             *[("default", "ok", math.nan, 70.0)] * 2]
     runs = pd.DataFrame(rows, columns=["stage", "status", "pruned_at_epochs", "wall_s"])
     runs["optimizer"] = "sgd"
-    floors = floor_script()["optimizer_floor"](runs, finished=2, candidates=2, budget=4, first_rung=1 / 3)
+    floor = floor_script()  # one namespace: its FloorError is the one raised
+    floors = floor["optimizer_floor"](runs, finished=2, candidates=2, budget=4, first_rung=1 / 3)
     # (measured, floor, floor with each finished search trial priced as a selection run)
     assert floors == {"search": (290.0, 2 * 110 + 2 * 15, 2 * 90 + 2 * 15), "selection": (270.0, 180.0, 180.0),
                       "tuned": (160.0, 160.0, 160.0), "default": (140.0, 140.0, 140.0)}
-    extreme = floor_script()["optimizer_floor"](runs, finished=1, candidates=2, budget=4, first_rung=1 / 3)
+    extreme = floor["optimizer_floor"](runs, finished=1, candidates=2, budget=4, first_rung=1 / 3)
     assert extreme["search"] == (290.0, 110 + 3 * 15, 90 + 3 * 15) and extreme["selection"][1] == 180.0
     unpruned = runs[runs.pruned_at_epochs.isna()]  # pruner=none: nothing tells what a first-rung cut costs
-    floor = floor_script()  # one namespace: its FloorError is the one raised
     with pytest.raises(floor["FloorError"], match="sgd has no search trial cut at the first rung"):
         floor["optimizer_floor"](unpruned, finished=2, candidates=2, budget=4, first_rung=1 / 3)
 

@@ -40,25 +40,34 @@ class Lookup:
     why_not: str = ""
 
 
+@dataclass(frozen=True)
+class Cached:
+    """A finished run in the cache: its folder, its numbers identity, and whether it holds a test result."""
+
+    folder: Path
+    identity: dict[str, Any]
+    tested: bool
+
+
 class RunCache:
     def __init__(self, folders: list[Path]) -> None:
         self.folders = folders
-        self._index: dict[str, list[tuple[Path, dict[str, Any], bool]]] | None = None
+        self._index: dict[str, list[Cached]] | None = None
 
     def lookup(self, identity: dict[str, Any], tested: bool) -> Lookup:
         """The finished run with this identity (and a test result, when `tested` asks for one), or why none is."""
         same_config = self._runs().get(identity["config"], [])
-        for folder, recorded, has_test in same_config:
-            if recorded == identity and (has_test or not tested):
-                return Lookup(folder)
+        for run in same_config:
+            if run.identity == identity and (run.tested or not tested):
+                return Lookup(run.folder)
         if not same_config:
             return Lookup()
         # The run that differs least: one of this very identity that was not tested, else the first found.
-        folder, recorded, _ = next((entry for entry in same_config if entry[1] == identity), same_config[0])
-        differences = _differences(recorded, identity) or "no test result (this run asks for one)"
-        return Lookup(why_not=f"{folder} ran the same config with {differences}")
+        closest = next((run for run in same_config if run.identity == identity), same_config[0])
+        differences = _differences(closest.identity, identity) or "no test result (this run asks for one)"
+        return Lookup(why_not=f"{closest.folder} ran the same config with {differences}")
 
-    def _runs(self) -> dict[str, list[tuple[Path, dict[str, Any], bool]]]:
+    def _runs(self) -> dict[str, list[Cached]]:
         """Per config hash, the finished runs under the cache's folders and whether each has its test result (read
         once: they are other protocols')."""
         if self._index is None:
@@ -68,7 +77,7 @@ class RunCache:
                     summary = _finished(run)
                     if summary is not None and summary.identity:
                         self._index.setdefault(summary.identity["config"], []).append(
-                            (run, summary.identity, _has_test_result(summary)))
+                            Cached(run, summary.identity, _has_test_result(summary)))
         return self._index
 
 
